@@ -1,0 +1,60 @@
+"""The CapabilityStatement, generated from what the server really implements.
+
+Interactions come from the route table, resource types from the mappings, and
+search parameters from the bindings joined to the official definitions, so the
+statement cannot claim anything the code does not do.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fhirserver.spec import FHIR_VERSION
+from mappings import MAPPINGS
+from mappings.bindings import binding
+from searchparams.registry import params_for
+
+SOFTWARE_VERSION = "0.1.0"
+
+
+def _search_params(resource_type: str) -> list[dict]:
+    out = []
+    for code, d in sorted(params_for(resource_type).items()):
+        if binding(resource_type, code) is not None:
+            out.append({"name": code, "definition": d.url, "type": d.type})
+    return out
+
+
+def capability_statement(base_url: str, type_interactions: list[str], instance_interactions: list[str],
+                         search_supported: bool) -> dict:
+    resources = []
+    for resource_type in sorted(MAPPINGS):
+        entry: dict = {
+            "type": resource_type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+            "interaction": [{"code": c} for c in instance_interactions + type_interactions],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "full-support",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "referencePolicy": ["literal", "local", "enforced"],
+        }
+        if search_supported:
+            entry["searchParam"] = _search_params(resource_type)
+        resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": datetime.now(timezone.utc).date().isoformat(),
+        "publisher": "fhirserver",
+        "kind": "instance",
+        "software": {"name": "fhirserver", "version": SOFTWARE_VERSION},
+        "implementation": {"description": "FHIR R4 server on partitioned PostgreSQL", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{"mode": "server", "resource": resources}],
+    }

@@ -1,0 +1,58 @@
+"""Getting a database ready: embedded PostgreSQL (or DATABASE_URL), migrations, default tenant."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from fhirserver.db.embedded import EmbeddedPostgres
+from fhirserver.db.migrate import migrate
+from fhirserver.settings import Settings
+from fhirserver.tenants import create_tenant
+
+log = logging.getLogger(__name__)
+EMBEDDED_DATABASE = "fhir"
+
+
+def embedded_cluster(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.data_dir.resolve() / "pg")
+
+
+def _with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def ensure_database(server_dsn: str, database: str) -> str:
+    """Create `database` on the server if missing; return its DSN."""
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    return _with_database(server_dsn, database)
+
+
+async def prepare(settings: Settings, cluster: EmbeddedPostgres | None = None) -> str:
+    """Return the DSN to serve from, migrated and with the default tenant in place."""
+    if settings.database_url:
+        dsn = settings.database_url
+    else:
+        cluster = cluster or embedded_cluster(settings)
+        dsn = await ensure_database(cluster.start(), EMBEDDED_DATABASE)
+    conn = await asyncpg.connect(dsn)
+    try:
+        applied = await migrate(conn)
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+        await create_tenant(conn, settings.default_tenant, "Default organisation",
+                            months_ahead=settings.months_ahead)
+        if not await conn.fetchval("SELECT proleakproof FROM pg_proc WHERE proname = 'arraycontains'"):
+            log.warning("array operators are not LEAKPROOF (no superuser at migration): row-level security "
+                        "will keep identifier and code searches from using their GIN indexes")
+    finally:
+        await conn.close()
+    return dsn

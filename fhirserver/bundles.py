@@ -1,0 +1,69 @@
+"""searchset and history Bundles, with their links and opaque page cursors."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+import orjson
+
+from fhirserver.db.resources import Stored
+from fhirserver.headers import etag
+from fhirserver.outcomes import invalid
+from mappings.fhirtime import instant_text
+
+
+def encode_cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> object:
+    try:
+        return orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR") from None
+
+
+def link(url: str, items: list[tuple[str, str]]) -> str:
+    return f"{url}?{urlencode(items)}" if items else url
+
+
+def _shell(kind: str, links: list[dict]) -> dict:
+    return {"resourceType": "Bundle", "id": str(uuid.uuid4()),
+            "meta": {"lastUpdated": instant_text(datetime.now(timezone.utc))},
+            "type": kind, "link": links}
+
+
+def searchset(base: str, resource_type: str, rows: list[tuple[str, str]], links: list[dict],
+              total: int | None) -> dict:
+    bundle = _shell("searchset", links)
+    if total is not None:
+        bundle["total"] = total
+    bundle["entry"] = [{"fullUrl": f"{base}/{resource_type}/{id_}", "resource": orjson.Fragment(text),
+                        "search": {"mode": "match"}} for id_, text in rows]
+    return bundle
+
+
+def _history_entry(base: str, resource_type: str, v: Stored) -> dict:
+    url = f"{resource_type}/{v.id}"
+    if v.deleted:
+        request, status = {"method": "DELETE", "url": url}, "204 No Content"
+    elif v.version_id == 1:
+        request, status = {"method": "POST", "url": resource_type}, "201 Created"
+    else:
+        request, status = {"method": "PUT", "url": url}, "200 OK"
+    entry: dict = {"fullUrl": f"{base}/{url}"}
+    if not v.deleted:
+        entry["resource"] = orjson.Fragment(v.resource)
+    entry["request"] = request
+    entry["response"] = {"status": status, "etag": etag(v.version_id),
+                         "lastModified": instant_text(v.last_updated)}
+    return entry
+
+
+def history(base: str, resource_type: str, versions: list[Stored], links: list[dict]) -> dict:
+    bundle = _shell("history", links)
+    bundle["entry"] = [_history_entry(base, resource_type, v) for v in versions]
+    return bundle

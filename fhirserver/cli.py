@@ -1,0 +1,103 @@
+"""The `fhirserver` command: serve, migrate, tenant create, partitions."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from fhirserver import bootstrap
+from fhirserver.app import DSN_ENV
+from fhirserver.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None),
+                             data_dir=Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+                             workers=getattr(args, "workers", None))
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+    settings = _settings(args)
+    cluster = None if settings.database_url else bootstrap.embedded_cluster(settings)
+    dsn = asyncio.run(bootstrap.prepare(settings, cluster))
+    os.environ[DSN_ENV] = dsn
+    where = "DATABASE_URL" if cluster is None else f"embedded PostgreSQL in {cluster.pgdata}"
+    print(f"fhirserver: FHIR R4 at http://{settings.host}:{settings.port}/{settings.default_tenant} ({where})",
+          flush=True)
+    try:
+        uvicorn.run("fhirserver.app:create_app", factory=True, host=settings.host, port=settings.port,
+                    workers=settings.workers, loop="uvloop", http="httptools",
+                    access_log=args.access_log, log_level="info")
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+async def _admin(settings: Settings, action) -> None:
+    dsn = await bootstrap.prepare(settings)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await action(conn)
+    finally:
+        await conn.close()
+
+
+def migrate(args: argparse.Namespace) -> None:
+    async def run(conn):
+        from fhirserver.db.migrate import migrate as apply
+        print("applied:", ", ".join(await apply(conn)) or "nothing (up to date)")
+    asyncio.run(_admin(_settings(args), run))
+
+
+def tenant_create(args: argparse.Namespace) -> None:
+    async def run(conn):
+        from fhirserver.tenants import create_tenant
+        t = await create_tenant(conn, args.slug, args.name)
+        print(f"tenant {t.slug} (org_id {t.org_id}): base /{t.slug}")
+    asyncio.run(_admin(_settings(args), run))
+
+
+def partitions(args: argparse.Namespace) -> None:
+    async def run(conn):
+        from fhirserver.db.partitions import create_months_ahead
+        for org_id in [r[0] for r in await conn.fetch("SELECT org_id FROM tenants ORDER BY org_id")]:
+            await create_months_ahead(conn, org_id, args.months_ahead)
+        print(f"month partitions exist up to {args.months_ahead} months ahead for every tenant")
+    asyncio.run(_admin(_settings(args), run))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="fhirserver", description="FHIR R4 server on PostgreSQL")
+    parser.add_argument("--data-dir", help="embedded PostgreSQL lives in DATA_DIR/pg (default ./.fhirserver)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the FHIR API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--data-dir", default=argparse.SUPPRESS, help="default ./.fhirserver")
+    p.add_argument("--workers", type=int, help="worker processes (default FHIR_WORKERS or 1)")
+    p.add_argument("--access-log", action="store_true")
+    p.set_defaults(run=serve)
+    sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(run=migrate)
+    t = sub.add_parser("tenant", help="manage tenants (organisations)")
+    tsub = t.add_subparsers(dest="tenant_command", required=True)
+    c = tsub.add_parser("create", help="create a tenant and its partitions")
+    c.add_argument("slug")
+    c.add_argument("--name")
+    c.set_defaults(run=tenant_create)
+    part = sub.add_parser("partitions", help="create month partitions ahead of time (run daily)")
+    part.add_argument("--months-ahead", type=int, default=3)
+    part.set_defaults(run=partitions)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

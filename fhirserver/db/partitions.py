@@ -1,0 +1,57 @@
+"""Month partitions on demand, so that no write ever fails for lack of one.
+
+Before a write transaction starts, the write path calls `ensure` for the month
+its row belongs to. A process-local set remembers months known to exist, so the
+common case costs nothing; a miss calls fhir_ensure_month_partition() in its own
+short transaction (DDL must not sit inside the write transaction holding locks).
+Months ahead of today are created at start and by `fhirserver partitions`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import asyncpg
+
+from fhirserver.ids import month_index, month_start
+from mappings import MAPPINGS, SUPPORT_TABLES
+from mappings.base import ResourceMapping
+
+
+class PartitionCache:
+    def __init__(self) -> None:
+        self._known: set[tuple[str, int, int]] = set()
+
+    async def ensure(self, pool: asyncpg.Pool, mapping: ResourceMapping, org_id: int,
+                     part_ts: datetime) -> None:
+        key = (mapping.table, org_id, month_index(part_ts))
+        if key in self._known:
+            return
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)",
+                                mapping.table, org_id, month_start(key[2]))
+        self._known.add(key)
+
+    def forget(self) -> None:
+        """Drop what we know (after partitions were dropped by retention)."""
+        self._known.clear()
+
+
+async def create_tenant_partitions(conn: asyncpg.Connection, org_id: int, months_ahead: int) -> None:
+    """The tenant's partitions of every table, and month partitions up to `months_ahead`."""
+    for m in MAPPINGS.values():
+        await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", m.table, org_id,
+                           m.time_partitioned)
+        await conn.execute("SELECT fhir_create_org_partition($1, $2, false)", m.history_table, org_id)
+    for table, by_month in SUPPORT_TABLES.items():
+        await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", table, org_id, by_month)
+    await create_months_ahead(conn, org_id, months_ahead)
+
+
+async def create_months_ahead(conn: asyncpg.Connection, org_id: int, months_ahead: int) -> None:
+    now = month_index(datetime.now(timezone.utc))
+    for m in MAPPINGS.values():
+        if m.time_partitioned:
+            for i in range(now, now + months_ahead + 1):
+                await conn.execute("SELECT fhir_ensure_month_partition($1, $2, $3)",
+                                   m.table, org_id, month_start(i))

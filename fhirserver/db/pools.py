@@ -1,0 +1,36 @@
+"""The one place that picks a database connection.
+
+Every caller names its `Route`: writes and reads that must see the newest data
+take PRIMARY; plain reads and searches take READ, which the replica issue will
+send to read replicas. Nothing chooses a server implicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import asyncpg
+
+
+class Route(Enum):
+    PRIMARY = "primary"
+    READ = "read"
+
+
+@dataclass
+class Database:
+    primary: asyncpg.Pool
+
+    def pool(self, route: Route) -> asyncpg.Pool:
+        # Replicas arrive with the scale-out issue; until then every route is the primary.
+        return self.primary
+
+    async def close(self) -> None:
+        await self.primary.close()
+
+
+async def open_database(dsn: str, *, min_size: int = 2, max_size: int = 20) -> Database:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
+                                     server_settings={"application_name": "fhirserver", "jit": "off"})
+    return Database(primary=pool)

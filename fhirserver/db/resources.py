@@ -1,0 +1,253 @@
+"""Storage of resources: create, read, update, delete and history, one tenant at a time.
+
+Every function takes a connection already inside a tenant transaction
+(db/tenancy.py) and a mapping; the SQL text comes from mappings/sql.py.
+
+Where a row lives: untimed types are found by (org_id, id). Time-partitioned
+types also need the month: a server id encodes it (fhirserver/ids.py), so a read
+probes exactly one partition; otherwise the id directory says which month. The
+directory holds an entry exactly when the id does not name the row's month
+(client-chosen ids, and resources whose clinical month changed), and claiming an
+entry serialises concurrent creators of one client-chosen id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Callable
+
+import asyncpg
+
+from fhirserver import ids
+from fhirserver.outcomes import Category, FhirError, gone, not_found
+from mappings.base import ResourceMapping
+from mappings.sql import (DIRECTORY_CLAIM, DIRECTORY_LOOKUP, DIRECTORY_REMOVE, DIRECTORY_SET,
+                          REFS_INCOMING, statements)
+
+
+class Lock(Enum):
+    NONE = "locate"
+    UPDATE = "locate_for_update"
+    KEY_SHARE = "locate_key_share"
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The current row of a resource, as located."""
+
+    version_id: int
+    last_updated: datetime
+    month: int | None          # month index of its partition (time-partitioned types)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One version as read back: the exact JSON text that is served."""
+
+    id: str
+    version_id: int
+    last_updated: datetime
+    resource: str | None       # None for a delete marker
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A validated resource ready to store, minus what only the store can decide."""
+
+    columns: list
+    part_ts: datetime | None
+    refs: tuple[list[str], list[str]]              # (target types, target ids) of local references
+    render: Callable[[str, int, datetime], str]    # (id, version, last_updated) -> stored JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    id: str
+    version_id: int
+    last_updated: datetime
+    resource: str
+    created: bool
+
+
+def now() -> datetime:
+    """Milliseconds only: the stored time must equal the meta.lastUpdated we print."""
+    ts = datetime.now(timezone.utc)
+    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
+def _bounds(month: int) -> tuple[datetime, datetime]:
+    return ids.month_start(month), ids.month_start(month + 1)
+
+
+async def _probe(conn: asyncpg.Connection, m: ResourceMapping, sql: str, org: int, id_: str):
+    """Run a per-row statement against the row's partition; return (record, month)."""
+    if not m.time_partitioned:
+        return await conn.fetchrow(sql, org, id_), None
+    month = ids.month_of(id_)
+    if month is not None:
+        row = await conn.fetchrow(sql, org, id_, *_bounds(month))
+        if row is not None:
+            return row, month
+    at = await conn.fetchval(DIRECTORY_LOOKUP, org, m.resource_type, id_)
+    if at is None:
+        return None, None
+    month = ids.month_index(at)
+    return await conn.fetchrow(sql, org, id_, *_bounds(month)), month
+
+
+async def locate(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str,
+                 lock: Lock = Lock.NONE) -> Current | None:
+    row, month = await _probe(conn, m, getattr(statements(m), lock.value), org, id_)
+    return Current(row[0], row[1], month) if row else None
+
+
+async def latest_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str):
+    """(version_id, deleted) of the newest superseded version, or None if there is none."""
+    row = await conn.fetchrow(statements(m).history_latest, org, id_)
+    return (row[0], row[1]) if row else None
+
+
+async def read(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str) -> Stored:
+    """The current version; 410 if deleted, 404 if never known."""
+    row, _ = await _probe(conn, m, statements(m).read, org, id_)
+    if row is not None:
+        return Stored(id_, row[0], row[1], row[2])
+    last = await latest_history(conn, m, org, id_)
+    if last and last[1]:
+        raise gone(m.resource_type, id_, last[0])
+    raise not_found(m.resource_type, id_)
+
+
+async def vread(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, version: int) -> Stored:
+    row = await conn.fetchrow(statements(m).history_version, org, id_, version)
+    if row is not None:
+        if row[0]:
+            raise gone(m.resource_type, id_, version)
+        return Stored(id_, version, row[1], row[2])
+    current = await read(conn, m, org, id_)
+    if current.version_id == version:
+        return current
+    raise FhirError.of(Category.NOT_FOUND, "not-found", "RES-VERSION-NOT-FOUND",
+                       f"{m.resource_type}/{id_} has no version {version}")
+
+
+def _check_match(m: ResourceMapping, id_: str, if_match: int | None, version: int | None) -> None:
+    if if_match is not None and if_match != version:
+        have = f"is at version {version}" if version else "does not exist"
+        raise FhirError.of(Category.PRECONDITION, "conflict", "RES-VERSION-CONFLICT",
+                           f"If-Match asked for version {if_match} but {m.resource_type}/{id_} {have}")
+
+
+def _fields(m: ResourceMapping, id_: str, version: int, ts: datetime, draft: Draft) -> tuple[list, str]:
+    text = draft.render(id_, version, ts)
+    head = [draft.part_ts] if m.time_partitioned else []
+    return head + [version, ts, text] + draft.columns + list(draft.refs), text
+
+
+async def create(conn: asyncpg.Connection, m: ResourceMapping, org: int, draft: Draft) -> Saved:
+    """POST: a new resource with a server id (which encodes its month)."""
+    ts = now()
+    id_ = ids.new_id(draft.part_ts or ts)
+    values, text = _fields(m, id_, 1, ts, draft)
+    await conn.execute(statements(m).insert, org, id_, *values)
+    return Saved(id_, 1, ts, text, True)
+
+
+def _directory_needed(m: ResourceMapping, id_: str, part_ts: datetime | None) -> bool:
+    return m.time_partitioned and ids.month_of(id_) != ids.month_index(part_ts)
+
+
+async def update(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, draft: Draft,
+                 if_match: int | None = None) -> Saved:
+    """PUT: a new version of `id_`, or the resource created under that id (update-as-create)."""
+    st = statements(m)
+    current = await locate(conn, m, org, id_, Lock.UPDATE)
+    claimed = False
+    if current is None and m.time_partitioned:
+        # Serialise creators of this id, then look again: another may have just made it.
+        await conn.execute(DIRECTORY_CLAIM, org, m.resource_type, id_, _month_ts(draft.part_ts))
+        claimed = True
+        current = await locate(conn, m, org, id_, Lock.UPDATE)
+    _check_match(m, id_, if_match, current.version_id if current else None)
+    if current is None:
+        last = await latest_history(conn, m, org, id_)
+        version, ts = (last[0] + 1 if last else 1), now()
+        values, text = _fields(m, id_, version, ts, draft)
+        await conn.execute(st.insert, org, id_, *values)
+        if claimed and not _directory_needed(m, id_, draft.part_ts):
+            await conn.execute(DIRECTORY_REMOVE, org, m.resource_type, id_)
+        return Saved(id_, version, ts, text, True)
+    version = current.version_id + 1
+    ts = max(now(), current.last_updated + timedelta(milliseconds=1))
+    values, text = _fields(m, id_, version, ts, draft)
+    where = _bounds(current.month) if m.time_partitioned else ()
+    await conn.execute(st.update, org, id_, *where, *values)
+    if m.time_partitioned and ids.month_index(draft.part_ts) != current.month:
+        await _move_directory(conn, m, org, id_, draft.part_ts)
+    return Saved(id_, version, ts, text, False)
+
+
+def _month_ts(part_ts: datetime) -> datetime:
+    return ids.month_start(ids.month_index(part_ts))
+
+
+async def _move_directory(conn, m: ResourceMapping, org: int, id_: str, part_ts: datetime) -> None:
+    if _directory_needed(m, id_, part_ts):
+        await conn.execute(DIRECTORY_SET, org, m.resource_type, id_, _month_ts(part_ts))
+    else:
+        await conn.execute(DIRECTORY_REMOVE, org, m.resource_type, id_)
+
+
+async def delete(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str,
+                 if_match: int | None = None) -> int | None:
+    """Delete `id_`; returns the delete marker's version, or None if there was nothing to delete.
+
+    Refused with 409 while other current resources reference it (referential integrity).
+    """
+    current = await locate(conn, m, org, id_, Lock.UPDATE)
+    _check_match(m, id_, if_match, current.version_id if current else None)
+    if current is None:
+        return None
+    referrers = await conn.fetch(REFS_INCOMING, org, m.resource_type, id_)
+    if referrers:
+        names = ", ".join(f"{r[0]}/{r[1]}" for r in referrers)
+        raise FhirError.of(Category.CONFLICT, "conflict", "RES-REFERENCED",
+                           f"{m.resource_type}/{id_} is referenced by {names}; delete those first")
+    version = current.version_id + 1
+    ts = max(now(), current.last_updated + timedelta(milliseconds=1))
+    where = _bounds(current.month) if m.time_partitioned else ()
+    await conn.execute(statements(m).delete, org, id_, *where, version, ts)
+    if m.time_partitioned:
+        await conn.execute(DIRECTORY_REMOVE, org, m.resource_type, id_)
+    return version
+
+
+async def instance_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str,
+                           since: datetime, below: int | None, count: int) -> list[Stored]:
+    """Versions of one resource, newest first, at most `count`, with version_id < `below`."""
+    out: list[Stored] = []
+    row, _ = await _probe(conn, m, statements(m).read, org, id_)
+    if row is not None and (below is None or row[0] < below) and row[1] >= since:
+        out.append(Stored(id_, row[0], row[1], row[2]))
+    limit = count - len(out)
+    if limit > 0:
+        rows = await conn.fetch(statements(m).instance_history, org, id_,
+                                below if below is not None else 2**31 - 1, since, limit)
+        out.extend(Stored(r[0], r[1], r[2], r[4], r[3]) for r in rows)
+    if not out and row is None and below is None and await latest_history(conn, m, org, id_) is None:
+        raise not_found(m.resource_type, id_)
+    return out
+
+
+_FAR_FUTURE = datetime(9999, 12, 31, tzinfo=timezone.utc)
+
+
+async def type_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, since: datetime,
+                       after: tuple[datetime, str, int] | None, count: int) -> list[Stored]:
+    """All versions of all resources of a type, newest first, keyset-paged."""
+    key = after or (_FAR_FUTURE, "", 0)
+    rows = await conn.fetch(statements(m).type_history, org, since, *key, count)
+    return [Stored(r[0], r[1], r[2], r[4], r[3]) for r in rows]

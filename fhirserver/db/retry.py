@@ -1,0 +1,33 @@
+"""Retrying a write transaction that lost a race, and naming the races we cannot retry."""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, TypeVar
+
+import asyncpg
+
+from fhirserver.outcomes import Category, FhirError
+
+T = TypeVar("T")
+_ATTEMPTS = 4
+
+
+async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run `attempt` again when PostgreSQL reports a serialization failure, a deadlock, or a
+    concurrent creation of the same primary key (the retry then finds the row and updates it)."""
+    for n in range(_ATTEMPTS):
+        try:
+            return await attempt()
+        except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
+            if n == _ATTEMPTS - 1:
+                raise FhirError.of(Category.CONFLICT, "transient", "DB-CONTENTION",
+                                   "The resource was changed concurrently; retry the request") from None
+        except asyncpg.UniqueViolationError as exc:
+            name = exc.constraint_name or ""
+            if "mrn" in name:
+                raise FhirError.of(Category.CONFLICT, "duplicate", "RES-DUPLICATE-MRN",
+                                   "Another Patient of this organisation has the same MRN "
+                                   "(identifier typed MR)") from None
+            if not name.endswith("_pkey") or n == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,52 @@
+"""Server-assigned resource ids that say which month partition holds the resource.
+
+A server id is an RFC 9562 UUIDv8 (custom layout) written in the usual 8-4-4-4-12 form:
+
+    bits 0-15   month index (months since 1800-01) of the resource's clinical time
+    bits 16-47  creation time in seconds since 2020-01-01 (mod 2^32): ids of one
+                month partition grow with insertion time, so B-tree inserts append
+    bits 48-51  version 8;  bits 52-63 random;  bits 64-65 variant;  66-127 random
+
+94 random bits make collisions negligible. Reading `Observation/{id}` decodes the
+month and probes one partition. Ids chosen by clients (update-as-create) carry no
+such promise; they are found through the id directory instead (see db/resources.py).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from datetime import datetime, timezone
+
+EPOCH_YEAR = 1800
+LAST_YEAR = EPOCH_YEAR + (1 << 16) // 12 - 1
+_CREATED_EPOCH = 1577836800  # 2020-01-01T00:00:00Z
+_SERVER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def month_index(ts: datetime) -> int:
+    year = min(max(ts.year, EPOCH_YEAR), LAST_YEAR)
+    month = ts.month if EPOCH_YEAR <= ts.year <= LAST_YEAR else (1 if ts.year < EPOCH_YEAR else 12)
+    return (year - EPOCH_YEAR) * 12 + month - 1
+
+
+def month_start(index: int) -> datetime:
+    return datetime(EPOCH_YEAR + index // 12, index % 12 + 1, 1, tzinfo=timezone.utc)
+
+
+def new_id(part_ts: datetime) -> str:
+    """A fresh server id for a resource whose partition time is `part_ts`."""
+    created = (int(time.time()) - _CREATED_EPOCH) & 0xFFFFFFFF
+    high = (month_index(part_ts) << 32) | created
+    rand = secrets.randbits(74)
+    value = (high << 80) | (0x8 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def month_of(id_: str) -> int | None:
+    """The month index a server id encodes, or None for any other id."""
+    if len(id_) != 36 or not _SERVER_ID.fullmatch(id_):
+        return None
+    return int(id_[:4], 16)

@@ -1,0 +1,39 @@
+"""create (http.html#create) and conditional create (If-None-Exist)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.db.pools import Route
+from fhirserver.db.retry import retrying
+from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.headers import check_body_type
+from fhirserver.interactions import conditional
+from fhirserver.interactions.drafts import check_targets, draft_from, parse_body
+from fhirserver.interactions.replies import resource_reply, written_reply
+from mappings.base import ResourceMapping
+
+
+async def create(ctx: RequestContext, m: ResourceMapping) -> Response:
+    check_body_type(ctx.headers.get("content-type"))
+    draft, local = draft_from(parse_body(ctx), m, ctx)   # a body id is ignored, as R4 says
+    criteria = ctx.headers.get("if-none-exist")
+    query = conditional.parse_criteria(m, criteria, "If-None-Exist") if criteria else None
+    if draft.part_ts is not None:
+        await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
+
+    async def attempt():
+        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+            if query is not None:
+                match = await conditional.single_match(conn, ctx, m, query, lock_key=criteria)
+                if match is not None:
+                    return await resources.read(conn, m, ctx.org_id, match)
+            await check_targets(conn, ctx, local)
+            return await resources.create(conn, m, ctx.org_id, draft)
+
+    result = await retrying(attempt)
+    if isinstance(result, resources.Saved):
+        return written_reply(ctx, m.resource_type, result)
+    return resource_reply(ctx, m.resource_type, result)   # 200: the match, per If-None-Exist

@@ -1,0 +1,57 @@
+"""delete (http.html#delete) and conditional delete (single match).
+
+A delete writes a new version (a delete marker) and the resource then reads as
+410 Gone. Deleting something already deleted, or never created, changes nothing
+and answers 204, as R4 allows. Resources still referenced by current resources
+are not deleted (409), so no reference is left dangling.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.db.pools import Route
+from fhirserver.db.retry import retrying
+from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.headers import etag, parse_etag
+from fhirserver.interactions import conditional
+from fhirserver.responses import fhir, info_bytes
+from fhirserver.validation import check_id
+from mappings.base import ResourceMapping
+
+
+def _reply(ctx: RequestContext, m: ResourceMapping, id_: str | None, version: int | None) -> Response:
+    if version is None:
+        return fhir(None, 204, media_type=ctx.media_type)
+    headers = {"ETag": etag(version)}
+    if ctx.prefer.return_ == "minimal":
+        return fhir(None, 204, media_type=ctx.media_type, headers=headers)
+    body = info_bytes(f"{m.resource_type}/{id_} deleted (version {version})", "RES-DELETED-OK")
+    return fhir(body, 200, media_type=ctx.media_type, pretty=ctx.pretty, headers=headers)
+
+
+async def delete(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
+    check_id(id_, f"{m.resource_type}.id")
+    if_match = parse_etag(ctx.headers.get("if-match"))
+
+    async def attempt():
+        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+            return await resources.delete(conn, m, ctx.org_id, id_, if_match)
+    return _reply(ctx, m, id_, await retrying(attempt))
+
+
+async def conditional_delete(ctx: RequestContext, m: ResourceMapping) -> Response:
+    criteria = conditional.query_string(ctx)
+    query = conditional.parse_criteria(m, criteria, "the URL")
+    if_match = parse_etag(ctx.headers.get("if-match"))
+
+    async def attempt():
+        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+            match = await conditional.single_match(conn, ctx, m, query, lock_key=criteria)
+            if match is None:
+                return None, None
+            return match, await resources.delete(conn, m, ctx.org_id, match, if_match)
+    id_, version = await retrying(attempt)
+    return _reply(ctx, m, id_, version)

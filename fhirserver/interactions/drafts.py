@@ -1,0 +1,79 @@
+"""From a request body to a storable `Draft`, and the reference checks of the write path."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import orjson
+
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.db.resources import Draft, Lock
+from fhirserver.outcomes import Category, FhirError, Issue, invalid
+from fhirserver.references import Local, local_references
+from fhirserver.validation import Body, check_id, parse_json, validate
+from mappings import MAPPINGS
+from mappings.base import ResourceMapping
+from mappings.fhirtime import instant_text
+
+
+def _renderer(exact: dict):
+    client_meta = {k: v for k, v in (exact.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    rest = {k: v for k, v in exact.items() if k not in ("resourceType", "id", "meta")}
+
+    def render(id_: str, version: int, ts: datetime) -> str:
+        meta = {"versionId": str(version), "lastUpdated": instant_text(ts), **client_meta}
+        doc = {"resourceType": exact["resourceType"], "id": id_, "meta": meta, **rest}
+        return orjson.dumps(doc).decode()
+    return render
+
+
+def draft_from(body: Body, m: ResourceMapping, ctx: RequestContext, *, url_id: str | None = None,
+               ) -> tuple[Draft, list[tuple[str, Local]]]:
+    """Validate a parsed body for `m` and prepare it for storage.
+
+    `url_id` is the id of an update URL: R4 requires the body to carry the same id.
+    Returns the draft and the local references it makes (checked inside the write transaction).
+    """
+    found = validate(body.value, m.resource_type)
+    resource = body.value
+    if url_id is not None:
+        check_id(url_id, m.resource_type + ".id")
+        if resource.get("id") != url_id:
+            raise invalid(f"The body's id ({resource.get('id')!r}) must equal the id in the URL ({url_id!r})",
+                          "RES-ID-MISMATCH", (f"{m.resource_type}.id",))
+    contained = {c.get("id") for c in resource.get("contained", ()) if isinstance(c, dict)}
+    local = local_references(found.references, contained, ctx.base_url)
+    targets = sorted({(t.type, t.id) for _, t in local})
+    part_ts = None
+    if m.time_partitioned:
+        part_ts = m.clinical_time(resource) or resources.now()
+    draft = Draft(columns=m.column_values(resource), part_ts=part_ts,
+                  refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact))
+    return draft, local
+
+
+def parse_body(ctx: RequestContext) -> Body:
+    if not ctx.body.strip():
+        raise invalid("The request has no body; a resource is required", "RES-BODY-EMPTY", code="required")
+    return parse_json(ctx.body)
+
+
+async def check_targets(conn: asyncpg.Connection, ctx: RequestContext,
+                        local: list[tuple[str, Local]]) -> None:
+    """Referential integrity: every local reference to a type we store must exist in this
+    tenant. The target row is KEY SHARE locked, so it cannot be deleted before we commit."""
+    if not ctx.services.settings.referential_integrity:
+        return
+    issues, seen = [], set()
+    for where, target in local:
+        m = MAPPINGS.get(target.type)
+        if m is None or (target.type, target.id) in seen:
+            continue
+        seen.add((target.type, target.id))
+        if await resources.locate(conn, m, ctx.org_id, target.id, Lock.KEY_SHARE) is None:
+            issues.append(Issue("not-found", f"Reference {target.type}/{target.id} does not resolve: no such "
+                                "resource in this organisation", "RES-REF-NOT-FOUND", (where,)))
+    if issues:
+        raise FhirError(Category.UNPROCESSABLE, issues)

@@ -1,0 +1,83 @@
+"""history, instance and type level (http.html#history): newest first, _since, _count, paging."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from starlette.responses import Response
+
+from fhirserver import bundles
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.db.pools import Route
+from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.outcomes import invalid
+from fhirserver.responses import fhir, json_bytes
+from fhirserver.validation import check_id
+from mappings.base import ResourceMapping
+from mappings.fhirtime import interval
+
+DEFAULT_COUNT, MAX_COUNT = 50, 1000
+_EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def _options(ctx: RequestContext) -> tuple[datetime, int, list[tuple[str, str]]]:
+    since, count, kept = _EPOCH, DEFAULT_COUNT, []
+    for key, value in ctx.params:
+        if key == "_since":
+            span = interval(value) if "T" in value else None
+            if span is None:
+                raise invalid(f"_since must be an instant such as 2024-01-01T00:00:00Z, not {value!r}",
+                              "HIST-SINCE")
+            since = span[0]
+        elif key == "_count":
+            if not value.isdigit():
+                raise invalid("_count must be a non-negative integer", "HIST-COUNT")
+            count = min(int(value), MAX_COUNT)
+        else:
+            continue
+        kept.append((key, value))
+    return since, count, kept
+
+
+def _reply(ctx: RequestContext, bundle: dict) -> Response:
+    return fhir(json_bytes(bundle), media_type=ctx.media_type, pretty=ctx.pretty)
+
+
+async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
+    check_id(id_, f"{m.resource_type}.id")
+    since, count, kept = _options(ctx)
+    cursor = ctx.param("_cursor")
+    below = bundles.decode_cursor(cursor) if cursor else None
+    if below is not None and not isinstance(below, int):
+        raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
+    async with tenant_transaction(ctx.services.db, Route.READ, ctx.org_id, readonly=True) as conn:
+        versions = await resources.instance_history(conn, m, ctx.org_id, id_, since, below, count + 1)
+    url = f"{ctx.base_url}/{m.resource_type}/{id_}/_history"
+    links = [{"relation": "self", "url": bundles.link(url, kept + ([("_cursor", cursor)] if cursor else []))}]
+    if len(versions) > count:
+        versions = versions[:count]
+        nxt = kept + [("_cursor", bundles.encode_cursor(versions[-1].version_id))]
+        links.append({"relation": "next", "url": bundles.link(url, nxt)})
+    return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))
+
+
+async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
+    since, count, kept = _options(ctx)
+    cursor = ctx.param("_cursor")
+    after = None
+    if cursor:
+        raw = bundles.decode_cursor(cursor)
+        if not (isinstance(raw, list) and len(raw) == 3):
+            raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
+        after = (datetime.fromisoformat(raw[0]), raw[1], raw[2])
+    async with tenant_transaction(ctx.services.db, Route.READ, ctx.org_id, readonly=True) as conn:
+        versions = await resources.type_history(conn, m, ctx.org_id, since, after, count + 1)
+    url = f"{ctx.base_url}/{m.resource_type}/_history"
+    links = [{"relation": "self", "url": bundles.link(url, kept + ([("_cursor", cursor)] if cursor else []))}]
+    if len(versions) > count:
+        versions = versions[:count]
+        last = versions[-1]
+        token = bundles.encode_cursor([last.last_updated.isoformat(), last.id, last.version_id])
+        links.append({"relation": "next", "url": bundles.link(url, kept + [("_cursor", token)])})
+    return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))

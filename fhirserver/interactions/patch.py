@@ -1,0 +1,81 @@
+"""patch with JSON Patch (http.html#patch, RFC 6902).
+
+The patched resource goes through exactly the validation and storage of an
+update. A patch that cannot apply, or whose result is not a valid resource, is
+422 (the request was understood but cannot be processed); a malformed patch
+document is 400. Without If-Match the patch is applied to the version it read,
+and re-applied if another writer got there first.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import jsonpatch
+import orjson
+from starlette.responses import Response
+
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.db.pools import Route
+from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.headers import check_body_type, parse_etag
+from fhirserver.interactions.replies import written_reply
+from fhirserver.interactions.update import store_version
+from fhirserver.outcomes import Category, FhirError, invalid
+from fhirserver.validation import check_id, parse_json
+from mappings.base import ResourceMapping
+
+JSON_PATCH = frozenset({"application/json-patch+json"})
+_RETRIES = 3
+
+
+def _decimal_text(value: object) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(type(value).__name__)
+
+
+def _apply(stored: str, patch: jsonpatch.JsonPatch, m: ResourceMapping, id_: str) -> bytes:
+    doc = json.loads(stored, parse_float=Decimal)  # decimals keep their precision through the patch
+    try:
+        result = patch.apply(doc)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+        raise FhirError.of(Category.UNPROCESSABLE, "processing", "PATCH-FAILED",
+                           f"The patch cannot be applied to {m.resource_type}/{id_}: {exc}") from None
+    if not isinstance(result, dict) or result.get("resourceType") != m.resource_type or result.get("id") != id_:
+        raise FhirError.of(Category.UNPROCESSABLE, "processing", "PATCH-IDENTITY",
+                           "A patch must not change the resource's type or id")
+    return orjson.dumps(result, default=_decimal_text)
+
+
+async def patch(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
+    check_id(id_, f"{m.resource_type}.id")
+    check_body_type(ctx.headers.get("content-type"), JSON_PATCH)
+    operations = parse_json(ctx.body).value
+    try:
+        patch_doc = jsonpatch.JsonPatch(operations)
+        if not isinstance(operations, list):
+            raise jsonpatch.InvalidJsonPatch("a JSON Patch is an array of operations")
+    except (jsonpatch.InvalidJsonPatch, TypeError, AttributeError) as exc:
+        raise invalid(f"Not a valid JSON Patch document: {exc}", "PATCH-INVALID") from None
+    wanted = parse_etag(ctx.headers.get("if-match"))
+    for attempt in range(_RETRIES):
+        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id, readonly=True) as conn:
+            current = await resources.read(conn, m, ctx.org_id, id_)
+        if wanted is not None and wanted != current.version_id:
+            raise FhirError.of(Category.PRECONDITION, "conflict", "RES-VERSION-CONFLICT",
+                               f"If-Match asked for version {wanted} but {m.resource_type}/{id_} is at "
+                               f"version {current.version_id}")
+        body = parse_json(_apply(current.resource, patch_doc, m, id_))
+        try:
+            saved = await store_version(ctx, m, id_, body, current.version_id)
+        except FhirError as err:
+            if err.category is Category.PRECONDITION and wanted is None and attempt < _RETRIES - 1:
+                continue   # someone updated it between our read and write: patch the new version
+            if err.category is Category.INCORRECT:
+                raise FhirError(Category.UNPROCESSABLE, err.issues) from None
+            raise
+        return written_reply(ctx, m.resource_type, saved)
+    raise AssertionError("unreachable")

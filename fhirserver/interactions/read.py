@@ -1,0 +1,42 @@
+"""read and vread (http.html#read, #vread), with conditional read (If-None-Match, If-Modified-Since)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.db.pools import Route
+from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.headers import parse_etag, parse_http_date
+from fhirserver.interactions.replies import resource_reply
+from fhirserver.outcomes import invalid
+from fhirserver.responses import version_headers
+from fhirserver.validation import check_id
+from mappings.base import ResourceMapping
+
+
+def _not_modified(ctx: RequestContext, version: int, last_updated) -> bool:
+    if_none_match = ctx.headers.get("if-none-match")
+    if if_none_match:
+        return parse_etag(if_none_match, "If-None-Match") == version
+    since = parse_http_date(ctx.headers.get("if-modified-since"))
+    return since is not None and last_updated.replace(microsecond=0) <= since
+
+
+async def read(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
+    check_id(id_, f"{m.resource_type}.id")
+    async with tenant_transaction(ctx.services.db, Route.READ, ctx.org_id, readonly=True) as conn:
+        stored = await resources.read(conn, m, ctx.org_id, id_)
+    if _not_modified(ctx, stored.version_id, stored.last_updated):
+        return Response(status_code=304, headers=version_headers(stored.version_id, stored.last_updated))
+    return resource_reply(ctx, m.resource_type, stored)
+
+
+async def vread(ctx: RequestContext, m: ResourceMapping, id_: str, vid: str) -> Response:
+    check_id(id_, f"{m.resource_type}.id")
+    if not vid.isdigit() or len(vid) > 9:
+        raise invalid(f"'{vid}' is not a version of this server (versions are 1, 2, 3, ...)", "RES-BAD-VERSION")
+    async with tenant_transaction(ctx.services.db, Route.READ, ctx.org_id, readonly=True) as conn:
+        stored = await resources.vread(conn, m, ctx.org_id, id_, int(vid))
+    return resource_reply(ctx, m.resource_type, stored)

@@ -1,0 +1,69 @@
+"""update (http.html#update), update-as-create, and conditional update (PUT [type]?search)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.db.pools import Route
+from fhirserver.db.retry import retrying
+from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.headers import check_body_type, parse_etag
+from fhirserver.interactions import conditional
+from fhirserver.interactions.drafts import check_targets, draft_from, parse_body
+from fhirserver.interactions.replies import written_reply
+from fhirserver.outcomes import invalid
+from fhirserver.validation import Body, check_id
+from mappings.base import ResourceMapping
+
+
+async def update(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
+    check_body_type(ctx.headers.get("content-type"))
+    saved = await store_version(ctx, m, id_, parse_body(ctx), parse_etag(ctx.headers.get("if-match")))
+    return written_reply(ctx, m.resource_type, saved)
+
+
+async def store_version(ctx: RequestContext, m: ResourceMapping, id_: str, body: Body,
+                        if_match: int | None) -> resources.Saved:
+    """Validate `body` as the next version of `id_` and store it (shared with patch)."""
+    draft, local = draft_from(body, m, ctx, url_id=id_)
+    if draft.part_ts is not None:
+        await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
+
+    async def attempt():
+        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+            await check_targets(conn, ctx, local)
+            return await resources.update(conn, m, ctx.org_id, id_, draft, if_match)
+    return await retrying(attempt)
+
+
+async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Response:
+    """No match: create (under the body's id if it has one); one match: update it; several: 412.
+    The search and the write share one transaction, and identical criteria are serialised."""
+    check_body_type(ctx.headers.get("content-type"))
+    criteria = conditional.query_string(ctx)
+    query = conditional.parse_criteria(m, criteria, "the URL")
+    body = parse_body(ctx)
+    draft, local = draft_from(body, m, ctx)
+    body_id = body.value.get("id")
+    if body_id is not None:
+        check_id(body_id, f"{m.resource_type}.id")
+    if_match = parse_etag(ctx.headers.get("if-match"))
+    if draft.part_ts is not None:
+        await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
+
+    async def attempt():
+        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+            match = await conditional.single_match(conn, ctx, m, query, lock_key=criteria)
+            if match is not None and body_id is not None and body_id != match:
+                raise invalid(f"The body's id {body_id!r} is not the id of the matching resource ({match})",
+                              "RES-ID-MISMATCH", (f"{m.resource_type}.id",))
+            await check_targets(conn, ctx, local)
+            target = match or body_id
+            if target is None:
+                return await resources.create(conn, m, ctx.org_id, draft)
+            return await resources.update(conn, m, ctx.org_id, target, draft, if_match)
+
+    saved = await retrying(attempt)
+    return written_reply(ctx, m.resource_type, saved)

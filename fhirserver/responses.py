@@ -1,0 +1,47 @@
+"""Building FHIR responses: JSON bytes, FHIR headers, pretty printing.
+
+Stored resources are JSON text already; a read sends that text as it is, and a
+Bundle embeds it with orjson.Fragment, so nothing is parsed and re-serialised
+unless the client asks for _pretty.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import orjson
+from starlette.responses import Response
+
+from fhirserver.headers import etag, http_date
+from fhirserver.outcomes import Issue, information, operation_outcome
+
+
+def _body(payload: bytes, pretty: bool) -> bytes:
+    if not pretty:
+        return payload
+    tree = json.loads(payload, parse_float=orjson.Fragment)  # keep decimals exactly as stored
+    return orjson.dumps(tree, option=orjson.OPT_INDENT_2)
+
+
+def fhir(payload: bytes | None, status: int = 200, *, media_type: str, pretty: bool = False,
+         headers: dict[str, str] | None = None) -> Response:
+    body = b"" if payload is None else _body(payload, pretty)
+    return Response(body, status_code=status, headers=headers,
+                    media_type=f"{media_type}; charset=utf-8" if payload is not None else None)
+
+
+def json_bytes(value: object) -> bytes:
+    return orjson.dumps(value)
+
+
+def version_headers(version: int, last_updated: datetime) -> dict[str, str]:
+    return {"ETag": etag(version), "Last-Modified": http_date(last_updated)}
+
+
+def outcome_bytes(issues: list[Issue]) -> bytes:
+    return orjson.dumps(operation_outcome(issues))
+
+
+def info_bytes(diagnostics: str, msg: str) -> bytes:
+    return orjson.dumps(information(diagnostics, msg))

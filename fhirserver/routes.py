@@ -1,0 +1,173 @@
+"""THE route table: (method, path shape) -> interaction, and the dispatcher that applies it.
+
+Paths are relative to a tenant base `/{slug}`. A path that matches a shape under
+another method is 405 with an Allow header; an unknown shape or resource type is
+404. Every error leaves here as an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhirserver import spec
+from fhirserver.context import RequestContext, Services
+from fhirserver.headers import parse_prefer, response_type
+from fhirserver.interactions import (capabilities, create, delete, history, patch, read, search,
+                                     update)
+from fhirserver.outcomes import Category, FhirError, Issue
+from fhirserver.responses import fhir, outcome_bytes
+from mappings import MAPPINGS
+
+log = logging.getLogger(__name__)
+Handler = Callable[..., Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDef:
+    method: str
+    shape: tuple[str, ...]      # literal segments, "{type}", "{id}", "{vid}"
+    interaction: str | None     # CapabilityStatement code; None where a flag says it (conditional-*)
+    handler: Handler
+    level: str                  # "type", "instance" or "system"
+
+
+ROUTES: tuple[RouteDef, ...] = (
+    RouteDef("GET", ("metadata",), "capabilities", capabilities.capabilities, "system"),
+    RouteDef("GET", ("{type}", "_history"), "history-type", history.type_history, "type"),
+    RouteDef("POST", ("{type}", "_search"), "search-type", search.search_post, "type"),
+    RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance"),
+    RouteDef("GET", ("{type}", "{id}", "_history"), "history-instance", history.instance_history, "instance"),
+    RouteDef("GET", ("{type}", "{id}"), "read", read.read, "instance"),
+    RouteDef("PUT", ("{type}", "{id}"), "update", update.update, "instance"),
+    RouteDef("PATCH", ("{type}", "{id}"), "patch", patch.patch, "instance"),
+    RouteDef("DELETE", ("{type}", "{id}"), "delete", delete.delete, "instance"),
+    RouteDef("GET", ("{type}",), "search-type", search.search_type, "type"),
+    RouteDef("POST", ("{type}",), "create", create.create, "type"),
+    RouteDef("PUT", ("{type}",), None, update.conditional_update, "type"),
+    RouteDef("DELETE", ("{type}",), None, delete.conditional_delete, "type"),
+)
+
+
+def implemented_interactions() -> tuple[list[str], list[str]]:
+    """(type-level, instance-level) interaction codes, in CapabilityStatement vocabulary."""
+    def codes(level: str) -> list[str]:
+        return sorted({r.interaction for r in ROUTES if r.level == level and r.interaction})
+    return codes("type"), codes("instance")
+
+
+def _match(shape: tuple[str, ...], rest: list[str]) -> list[str] | None:
+    if len(shape) != len(rest):
+        return None
+    args = []
+    for want, got in zip(shape, rest):
+        if want.startswith("{"):
+            if got.startswith("_") or got.startswith("$"):
+                return None
+            args.append(got)
+        elif want != got:
+            return None
+    return args
+
+
+def _resolve(method: str, rest: list[str]) -> tuple[RouteDef, list[str]]:
+    candidates = [(r, args) for r in ROUTES if (args := _match(r.shape, rest)) is not None]
+    if not candidates:
+        raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-NO-ROUTE",
+                           f"No FHIR interaction at /{'/'.join(rest)}")
+    for r, args in candidates:
+        if r.method == method:
+            return r, args
+    allowed = sorted({r.method for r, _ in candidates})
+    err = FhirError.of(Category.NOT_ALLOWED, "not-supported", "HTTP-METHOD",
+                       f"{method} is not allowed here; allowed: {', '.join(allowed)}")
+    err.headers["Allow"] = ", ".join(allowed)
+    raise err
+
+
+def _mapping(type_name: str):
+    m = MAPPINGS.get(type_name)
+    if m is not None:
+        return m
+    if type_name in spec.resource_types():
+        raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-TYPE-UNSUPPORTED",
+                           f"This server does not store {type_name} resources yet; it stores "
+                           + ", ".join(sorted(MAPPINGS)))
+    raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-TYPE-UNKNOWN",
+                       f"'{type_name}' is not an R4 resource type")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    too_big = FhirError.of(Category.TOO_LARGE, "too-long", "HTTP-TOO-LARGE",
+                           f"The request body exceeds the limit of {limit} bytes")
+    if length and length.isdigit() and int(length) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _base_url(services: Services, request: Request, slug: str) -> str:
+    root = services.settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}"
+    return f"{root.rstrip('/')}/{slug}"
+
+
+async def _context(services: Services, request: Request, slug: str, method: str) -> RequestContext:
+    params = tuple((k, v) for k, v in request.query_params.multi_items())
+    fmt = next((v for k, v in params if k == "_format"), None)
+    media = response_type(fmt, request.headers.get("accept"))
+    tenant = await services.tenants.get(slug)
+    if tenant is None:
+        raise FhirError.of(Category.NOT_FOUND, "not-found", "TENANT-UNKNOWN", f"No organisation '{slug}' here")
+    if not tenant.active:
+        raise FhirError.of(Category.FORBIDDEN, "forbidden", "TENANT-INACTIVE",
+                           f"Organisation '{slug}' is {tenant.status}")
+    body = b""
+    if method in ("POST", "PUT", "PATCH"):
+        body = await _read_body(request, services.settings.max_body_bytes)
+    return RequestContext(
+        services=services, tenant=tenant, base_url=_base_url(services, request, slug), method=method,
+        params=params, headers=request.headers, prefer=parse_prefer(request.headers.get("prefer")),
+        media_type=media, pretty=any(k == "_pretty" and v == "true" for k, v in params), body=body)
+
+
+def error_response(err: FhirError, media_type: str = "application/fhir+json") -> Response:
+    return fhir(outcome_bytes(err.issues), err.status, media_type=media_type, headers=err.headers or None)
+
+
+async def dispatch(request: Request) -> Response:
+    services: Services = request.app.state.services
+    method = "GET" if request.method == "HEAD" else request.method
+    segments = [s for s in request.url.path.split("/") if s]
+    try:
+        if not segments:
+            raise FhirError.of(Category.NOT_FOUND, "not-found", "HTTP-NO-TENANT",
+                               f"FHIR bases are per organisation: /{services.settings.default_tenant}/metadata")
+        route, args = _resolve(method, segments[1:])
+        ctx = await _context(services, request, segments[0], method)
+        if route.shape[0] == "{type}":
+            args[0] = _mapping(args[0])
+        response = await route.handler(ctx, *args)
+    except FhirError as err:
+        response = error_response(err)
+    except (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
+            asyncpg.exceptions.InterfaceError, ConnectionError, OSError) as exc:
+        log.warning("database unavailable: %s", exc)
+        response = error_response(FhirError(Category.UNAVAILABLE, [Issue(
+            "transient", "The database is not reachable; retry shortly", "DB-UNAVAILABLE")],
+            {"Retry-After": "1"}))
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        response = error_response(FhirError.of(Category.FAULT, "exception", "SERVER-FAULT",
+                                               "Internal server error; the request was not completed"))
+    return response

@@ -1,0 +1,49 @@
+"""All configuration, read from the environment once into one frozen object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed server settings. `from_env` is the only reader of os.environ."""
+
+    database_url: str | None = None           # DATABASE_URL; None = embedded PostgreSQL
+    data_dir: Path = Path(".fhirserver")       # FHIR_DATA_DIR: embedded cluster lives in data_dir/pg
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str | None = None         # FHIR_BASE_URL: absolute base for links, else from Host
+    max_body_bytes: int = 16 * 1024 * 1024     # FHIR_MAX_BODY_BYTES -> 413 above this
+    pool_min: int = 2
+    pool_max: int = 20                         # FHIR_POOL_MAX connections per worker
+    referential_integrity: bool = True         # FHIR_REFERENTIAL_INTEGRITY
+    default_tenant: str = "default"
+    months_ahead: int = 3                      # time partitions created ahead of now
+    workers: int = 1                           # FHIR_WORKERS (uvicorn processes)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = os.environ
+        values = dict(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(env.get("FHIR_DATA_DIR", ".fhirserver")),
+            host=env.get("FHIR_HOST", "127.0.0.1"),
+            port=int(env.get("FHIR_PORT", "8080")),
+            public_base_url=env.get("FHIR_BASE_URL") or None,
+            max_body_bytes=int(env.get("FHIR_MAX_BODY_BYTES", str(16 * 1024 * 1024))),
+            pool_max=int(env.get("FHIR_POOL_MAX", "20")),
+            referential_integrity=_bool(env.get("FHIR_REFERENTIAL_INTEGRITY"), True),
+            workers=int(env.get("FHIR_WORKERS", "1")),
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,31 @@
+"""The official FHIR R4 (4.0.1) definitions, packaged by `update.py`, loaded once."""
+
+from __future__ import annotations
+
+import gzip
+from functools import cache
+from pathlib import Path
+
+import orjson
+
+_HERE = Path(__file__).parent
+FHIR_VERSION = "4.0.1"
+
+
+@cache
+def schema() -> dict:
+    """The R4 JSON schema (draft-06), as published."""
+    return orjson.loads(gzip.decompress((_HERE / "fhir.schema.json.gz").read_bytes()))
+
+
+@cache
+def search_parameters() -> tuple[dict, ...]:
+    """Every SearchParameter of the R4 specification (trimmed to the fields we read)."""
+    data = orjson.loads(gzip.decompress((_HERE / "search-parameters.json.gz").read_bytes()))
+    return tuple(data["parameters"])
+
+
+@cache
+def resource_types() -> frozenset[str]:
+    """All 146 R4 resource type names, from the schema's discriminator."""
+    return frozenset(schema()["discriminator"]["mapping"])

@@ -1,0 +1,66 @@
+"""Tenants: each is one organisation (the seed's org), reached at the URL base /{slug}.
+
+`TenantDirectory` answers slug -> Tenant for requests from a short-lived cache;
+`create_tenant` is the administrative path (CLI and first start) and runs on an
+owner connection, because it creates partitions.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from fhirserver.db.partitions import create_tenant_partitions
+
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_TTL_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    org_id: int
+    slug: str
+    name: str
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+class TenantDirectory:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._cache: dict[str, tuple[float, Tenant | None]] = {}
+
+    async def get(self, slug: str) -> Tenant | None:
+        hit = self._cache.get(slug)
+        now = time.monotonic()
+        if hit and now - hit[0] < _TTL_SECONDS:
+            return hit[1]
+        if not SLUG.fullmatch(slug):
+            return None
+        row = await self._pool.fetchrow(
+            "SELECT org_id, slug, name, status FROM tenants WHERE slug = $1", slug)
+        tenant = Tenant(**dict(row)) if row else None
+        self._cache[slug] = (now, tenant)
+        return tenant
+
+
+async def create_tenant(conn: asyncpg.Connection, slug: str, name: str | None = None, *,
+                        months_ahead: int = 3) -> Tenant:
+    """Create the tenant and all its partitions; an existing slug is returned unchanged."""
+    if not SLUG.fullmatch(slug):
+        raise ValueError(f"invalid tenant slug {slug!r}: use lower-case letters, digits and '-'")
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO tenants (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING "
+            "RETURNING org_id, slug, name, status", slug, name or slug)
+        if row is None:
+            row = await conn.fetchrow("SELECT org_id, slug, name, status FROM tenants WHERE slug = $1", slug)
+        tenant = Tenant(**dict(row))
+        await create_tenant_partitions(conn, tenant.org_id, months_ahead)
+    return tenant

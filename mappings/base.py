@@ -1,0 +1,64 @@
+"""The declarative shape of a resource mapping: which elements become which columns.
+
+A mapping names its table, its hot columns (each with an extractor from
+`mappings.extract`) and, for high-volume types, the clinical time that picks the
+month partition. The full resource is always stored as the exact JSON served on
+read; columns exist only to be searched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from mappings.extract import Extractor
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    sql_type: str            # as declared in mappings/ddl; tests compare with the live catalog
+    extract: Extractor
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceMapping:
+    resource_type: str
+    table: str
+    columns: tuple[Column, ...]
+    # The clinical time that chooses the month partition; None = partitioned by tenant only.
+    clinical_time: Callable[[dict], datetime | None] | None = None
+    column_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+
+    @property
+    def time_partitioned(self) -> bool:
+        return self.clinical_time is not None
+
+    @property
+    def history_table(self) -> str:
+        return self.table + "_history"
+
+    def sql_type(self, column: str) -> str:
+        """The SQL type of a column (the shared ones included)."""
+        for c in self.columns:
+            if c.name == column:
+                return c.sql_type
+        return {"last_updated": "timestamptz", "part_ts": "timestamptz"}.get(column, "text")
+
+    def column_values(self, resource: dict) -> list:
+        return [c.extract(resource) for c in self.columns]
+
+
+def first_time(*extractors: Extractor) -> Callable[[dict], datetime | None]:
+    """The first of several candidate clinical times that is present."""
+    def pick(resource: dict) -> datetime | None:
+        for extract in extractors:
+            value = extract(resource)
+            if value is not None:
+                return value
+        return None
+    return pick

@@ -1,0 +1,16 @@
+from mappings.base import Column, ResourceMapping, first_time
+from mappings.extract import first_of, reference_of, start_of, tokens_of
+
+MAPPING = ResourceMapping(
+    resource_type="Claim",
+    table="claims",
+    columns=(
+        Column("identifiers", "text[]", tokens_of("identifier")),
+        Column("status", "text", first_of("status")),
+        Column("use", "text", first_of("use")),
+        Column("patient", "text", reference_of("patient")),
+        Column("provider", "text", reference_of("provider")),
+        Column("created", "timestamptz", start_of("created")),
+    ),
+    clinical_time=first_time(start_of("created")),
+)

@@ -1,0 +1,19 @@
+from mappings.base import Column, ResourceMapping, first_time
+from mappings.extract import end_of, first_of, first_token_of, reference_of, start_of, tokens_of
+
+MAPPING = ResourceMapping(
+    resource_type="Encounter",
+    table="encounters",
+    columns=(
+        Column("identifiers", "text[]", tokens_of("identifier")),
+        Column("status", "text", first_of("status")),
+        Column("class", "text", first_token_of("class")),
+        Column("subject", "text", reference_of("subject")),
+        Column("practitioner", "text", reference_of("participant.individual", "Practitioner")),
+        Column("location", "text", reference_of("location.location")),
+        Column("service_provider", "text", reference_of("serviceProvider")),
+        Column("period_start", "timestamptz", start_of("period")),
+        Column("period_end", "timestamptz", end_of("period")),
+    ),
+    clinical_time=first_time(start_of("period"), end_of("period")),
+)

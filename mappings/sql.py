@@ -1,0 +1,119 @@
+"""The SQL text of every storage statement, generated once per mapping.
+
+Only `$n` placeholders appear; table and column names come from the mapping
+declarations, never from a request. Statements for one type differ only by
+shape, so asyncpg's prepared-statement cache holds a fixed, small set.
+
+Parameter conventions: $1 org_id, $2 id; time-partitioned statements take the
+month bounds [$3, $4) of the partition that holds the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from mappings.base import ResourceMapping
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    insert: str          # the row and its references, one round trip
+    update: str          # archive the current row, diff the references, update: one round trip
+    delete: str          # archive, write the delete marker, drop references, delete: one round trip
+    locate: str          # version_id, last_updated, part_ts (NULL if untimed) [+ FOR UPDATE]
+    locate_for_update: str
+    locate_key_share: str
+    read: str            # version_id, last_updated, resource
+    history_latest: str  # version_id, deleted, last_updated of the newest history row
+    history_version: str
+    instance_history: str
+    type_history: str
+
+
+def _bounds(m: ResourceMapping, first: int) -> str:
+    return f" AND part_ts >= ${first} AND part_ts < ${first + 1}" if m.time_partitioned else ""
+
+
+def _refs_insert(m: ResourceMapping, a: int) -> str:
+    return ("INSERT INTO resource_refs (org_id, source_type, source_id, target_type, target_id) "
+            f"SELECT $1, '{m.resource_type}', $2, t, i FROM unnest(${a}::text[], ${a + 1}::text[]) AS x(t, i) "
+            "ON CONFLICT DO NOTHING")
+
+
+def _refs_prune(m: ResourceMapping, a: int) -> str:
+    """Drop the references the new version no longer has; kept ones stay (the insert skips them)."""
+    return (f"DELETE FROM resource_refs WHERE org_id = $1 AND source_type = '{m.resource_type}' "
+            f"AND source_id = $2 AND (target_type, target_id) NOT IN "
+            f"(SELECT * FROM unnest(${a}::text[], ${a + 1}::text[]))")
+
+
+@cache
+def statements(m: ResourceMapping) -> Statements:
+    """Parameter layouts:
+    insert: $1 org, $2 id, [part_ts], version_id, last_updated, resource, columns..., ref types, ref ids
+    update: $1 org, $2 id, [$3, $4 month of the current row], then the insert's values from part_ts on
+    delete: $1 org, $2 id, [$3, $4], then the delete marker's version_id and last_updated
+    """
+    t, h = m.table, m.history_table
+    timed = m.time_partitioned
+    fixed = ["org_id", "id"] + (["part_ts"] if timed else []) + ["version_id", "last_updated", "resource"]
+    cols = fixed + list(m.column_names)
+    n = len(cols)
+    where = f"org_id = $1 AND id = $2{_bounds(m, 3)}"
+    part = "part_ts" if timed else "NULL::timestamptz"
+    archive = (f"INSERT INTO {h} (org_id, id, version_id, part_ts, last_updated, resource) "
+               f"SELECT org_id, id, version_id, {part}, last_updated, resource FROM {t} WHERE {where}")
+    values = ", ".join(f"${i}" for i in range(1, n + 1))
+    insert = (f"WITH refs AS ({_refs_insert(m, n + 1)}) "
+              f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({values})")
+    first = 5 if timed else 3
+    sets = ", ".join(f"{c} = ${first + i}" for i, c in enumerate(cols[2:]))
+    a = first + n - 2
+    update = (f"WITH arch AS ({archive}), pruned AS ({_refs_prune(m, a)}), refs AS ({_refs_insert(m, a)}) "
+              f"UPDATE {t} SET {sets} WHERE {where}")
+    v = first
+    delete = (f"WITH arch AS ({archive}), "
+              f"mark AS (INSERT INTO {h} (org_id, id, version_id, part_ts, last_updated, deleted) "
+              f"SELECT org_id, id, ${v}, {part}, ${v + 1}, true FROM {t} WHERE {where}), "
+              f"refs AS (DELETE FROM resource_refs WHERE org_id = $1 AND source_type = '{m.resource_type}' "
+              f"AND source_id = $2) DELETE FROM {t} WHERE {where}")
+    locate = f"SELECT version_id, last_updated, {part} AS part_ts FROM {t} WHERE {where}"
+    return Statements(
+        insert=insert,
+        update=update,
+        delete=delete,
+        locate=locate,
+        locate_for_update=locate + " FOR UPDATE",
+        locate_key_share=locate + " FOR KEY SHARE",
+        read=f"SELECT version_id, last_updated, resource FROM {t} WHERE {where}",
+        history_latest=(f"SELECT version_id, deleted, last_updated FROM {h} WHERE org_id = $1 AND id = $2 "
+                        "ORDER BY version_id DESC LIMIT 1"),
+        history_version=(f"SELECT deleted, last_updated, resource FROM {h} "
+                         "WHERE org_id = $1 AND id = $2 AND version_id = $3"),
+        # $3: versions below this (exclusive); $4: _since; $5: limit
+        instance_history=(f"SELECT id, version_id, last_updated, deleted, resource FROM {h} "
+                          "WHERE org_id = $1 AND id = $2 AND version_id < $3 AND last_updated >= $4 "
+                          "ORDER BY version_id DESC LIMIT $5"),
+        # $2: _since; ($3, $4, $5): keyset (last_updated, id, version_id) to continue below; $6: limit
+        type_history=(
+            "SELECT id, version_id, last_updated, deleted, resource FROM ("
+            f"SELECT id, version_id, last_updated, false AS deleted, resource FROM {t} "
+            "WHERE org_id = $1 AND last_updated >= $2 AND (last_updated, id, version_id) < ($3, $4, $5) "
+            "UNION ALL "
+            f"SELECT id, version_id, last_updated, deleted, resource FROM {h} "
+            "WHERE org_id = $1 AND last_updated >= $2 AND (last_updated, id, version_id) < ($3, $4, $5)"
+            ") v ORDER BY last_updated DESC, id DESC, version_id DESC LIMIT $6"),
+    )
+
+
+DIRECTORY_LOOKUP = "SELECT part_ts FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = $3"
+# Claims the id: a second creator of the same id waits here until the first commits.
+DIRECTORY_CLAIM = ("INSERT INTO id_directory (org_id, resource_type, id, part_ts) VALUES ($1, $2, $3, $4) "
+                   "ON CONFLICT (org_id, resource_type, id) DO UPDATE SET part_ts = id_directory.part_ts")
+DIRECTORY_SET = ("INSERT INTO id_directory (org_id, resource_type, id, part_ts) VALUES ($1, $2, $3, $4) "
+                 "ON CONFLICT (org_id, resource_type, id) DO UPDATE SET part_ts = EXCLUDED.part_ts")
+DIRECTORY_REMOVE = "DELETE FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = $3"
+REFS_INCOMING = ("SELECT source_type, source_id FROM resource_refs "
+                 "WHERE org_id = $1 AND target_type = $2 AND target_id = $3 "
+                 "AND NOT (source_type = $2 AND source_id = $3) ORDER BY 1, 2 LIMIT 10")
