@@ -41,8 +41,9 @@ def searchset(base: str, resource_type: str, rows: list[tuple[str, str]], links:
     bundle = _shell("searchset", links)
     if total is not None:
         bundle["total"] = total
-    bundle["entry"] = [{"fullUrl": f"{base}/{resource_type}/{id_}", "resource": orjson.Fragment(text),
-                        "search": {"mode": "match"}} for id_, text in rows]
+    if rows:   # FHIR JSON has no empty arrays
+        bundle["entry"] = [{"fullUrl": f"{base}/{resource_type}/{id_}", "resource": orjson.Fragment(text),
+                            "search": {"mode": "match"}} for id_, text in rows]
     return bundle
 
 
@@ -65,5 +66,6 @@ def _history_entry(base: str, resource_type: str, v: Stored) -> dict:
 
 def history(base: str, resource_type: str, versions: list[Stored], links: list[dict]) -> dict:
     bundle = _shell("history", links)
-    bundle["entry"] = [_history_entry(base, resource_type, v) for v in versions]
+    if versions:
+        bundle["entry"] = [_history_entry(base, resource_type, v) for v in versions]
     return bundle

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -31,6 +32,9 @@ def serve(args: argparse.Namespace) -> None:
     where = "DATABASE_URL" if cluster is None else f"embedded PostgreSQL in {cluster.pgdata}"
     print(f"fhirserver: FHIR R4 at http://{settings.host}:{settings.port}/{settings.default_tenant} ({where})",
           flush=True)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # `finally` below stops the embedded PostgreSQL cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run("fhirserver.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, loop="uvloop", http="httptools",

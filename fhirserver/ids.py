@@ -17,22 +17,31 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 EPOCH_YEAR = 1800
-LAST_YEAR = EPOCH_YEAR + (1 << 16) // 12 - 1
+MAX_MONTH = (1 << 16) - 1
 _CREATED_EPOCH = 1577836800  # 2020-01-01T00:00:00Z
 _SERVER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
-def month_index(ts: datetime) -> int:
-    year = min(max(ts.year, EPOCH_YEAR), LAST_YEAR)
-    month = ts.month if EPOCH_YEAR <= ts.year <= LAST_YEAR else (1 if ts.year < EPOCH_YEAR else 12)
-    return (year - EPOCH_YEAR) * 12 + month - 1
-
-
 def month_start(index: int) -> datetime:
     return datetime(EPOCH_YEAR + index // 12, index % 12 + 1, 1, tzinfo=timezone.utc)
+
+
+def clamp(ts: datetime) -> datetime:
+    """The partition time of a clinical time: within the months a server id can name."""
+    return min(max(ts, PART_TS_MIN), PART_TS_MAX)
+
+
+def month_index(ts: datetime) -> int:
+    """Months since 1800-01 (UTC), clamped to what 16 bits hold."""
+    ts = ts.astimezone(timezone.utc)
+    return min(max((ts.year - EPOCH_YEAR) * 12 + ts.month - 1, 0), MAX_MONTH)
+
+
+PART_TS_MIN = month_start(0)
+PART_TS_MAX = month_start(MAX_MONTH + 1) - timedelta(microseconds=1)
 
 
 def new_id(part_ts: datetime) -> str:

@@ -80,6 +80,9 @@ def _resolve(method: str, rest: list[str]) -> tuple[RouteDef, list[str]]:
     if not candidates:
         raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-NO-ROUTE",
                            f"No FHIR interaction at /{'/'.join(rest)}")
+    # A literal segment ("metadata") outranks a variable one ("{type}") for the same path.
+    literal = max(sum(not part.startswith("{") for part in r.shape) for r, _ in candidates)
+    candidates = [(r, a) for r, a in candidates if sum(not p.startswith("{") for p in r.shape) == literal]
     for r, args in candidates:
         if r.method == method:
             return r, args

@@ -14,4 +14,5 @@ MAPPING = ResourceMapping(
         Column("location", "text", reference_of("participant.actor", "Location")),
     ),
     clinical_time=first_time(start_of("start"), start_of("created")),
+    partition_param="date",
 )

@@ -13,4 +13,5 @@ MAPPING = ResourceMapping(
         Column("entity", "text[]", references_of("entity.what")),
     ),
     clinical_time=first_time(start_of("recorded")),
+    partition_param="date",
 )

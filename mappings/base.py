@@ -29,6 +29,9 @@ class ResourceMapping:
     columns: tuple[Column, ...]
     # The clinical time that chooses the month partition; None = partitioned by tenant only.
     clinical_time: Callable[[dict], datetime | None] | None = None
+    # The date search parameter whose value is the clinical time whenever it is present, so
+    # that bounds on it are bounds on part_ts and let PostgreSQL prune month partitions.
+    partition_param: str | None = None
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

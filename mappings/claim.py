@@ -13,4 +13,5 @@ MAPPING = ResourceMapping(
         Column("created", "timestamptz", start_of("created")),
     ),
     clinical_time=first_time(start_of("created")),
+    partition_param="created",
 )

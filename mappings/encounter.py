@@ -16,4 +16,5 @@ MAPPING = ResourceMapping(
         Column("period_end", "timestamptz", end_of("period")),
     ),
     clinical_time=first_time(start_of("period"), end_of("period")),
+    partition_param="date",
 )

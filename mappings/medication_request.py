@@ -15,4 +15,5 @@ MAPPING = ResourceMapping(
         Column("authored_on", "timestamptz", start_of("authoredOn")),
     ),
     clinical_time=first_time(start_of("authoredOn")),
+    partition_param="authoredon",
 )

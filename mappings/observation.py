@@ -17,4 +17,5 @@ MAPPING = ResourceMapping(
         Column("value_unit", "text", first_of("valueQuantity.code")),
     ),
     clinical_time=first_time(start_of("effective[x]"), start_of("issued")),
+    partition_param="date",
 )

@@ -15,6 +15,7 @@ from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, RefArray, TokenArray, binding
 from mappings.bindings import Text as TextBinding
 from searchparams import ast
+from searchparams.partitions import partition_bounds
 
 
 @dataclass
@@ -129,7 +130,13 @@ def _clause(m: ResourceMapping, clause: ast.Clause, p: Params) -> str:
 
 
 def where(m: ResourceMapping, search: ast.Search, org_id: int, p: Params) -> str:
-    conditions = [f"org_id = {p.add(org_id)}"] + [_clause(m, c, p) for c in search.clauses]
+    conditions = [f"org_id = {p.add(org_id)}"]
+    lo, hi = partition_bounds(m, search)
+    if lo is not None:
+        conditions.append(f"part_ts >= {p.add(lo)}")
+    if hi is not None:
+        conditions.append(f"part_ts < {p.add(hi)}")
+    conditions += [_clause(m, c, p) for c in search.clauses]
     return " AND ".join(conditions)
 
 

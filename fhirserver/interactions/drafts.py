@@ -7,6 +7,7 @@ from datetime import datetime
 import asyncpg
 import orjson
 
+from fhirserver import ids
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.db.resources import Draft, Lock
@@ -48,7 +49,7 @@ def draft_from(body: Body, m: ResourceMapping, ctx: RequestContext, *, url_id: s
     targets = sorted({(t.type, t.id) for _, t in local})
     part_ts = None
     if m.time_partitioned:
-        part_ts = m.clinical_time(resource) or resources.now()
+        part_ts = ids.clamp(m.clinical_time(resource) or resources.now())
     draft = Draft(columns=m.column_values(resource), part_ts=part_ts,
                   refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact))
     return draft, local

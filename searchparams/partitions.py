@@ -1,0 +1,62 @@
+"""Partition bounds: turn a date clause on the partitioning parameter into part_ts bounds.
+
+Why: PostgreSQL prunes month partitions only on conditions over the partition key
+part_ts, but searches constrain the clinical date columns. For the one parameter
+whose start *is* part_ts whenever it is present (mapping.partition_param), a clause
+that forces that start to be present and bounded gives the same bounds on part_ts.
+Clauses that also match an absent start (lt, le, ne; gt/ge on ranges) give none.
+part_ts is clamped to the months a server id can name; bounds are clamped alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fhirserver import ids
+from mappings.base import ResourceMapping
+from mappings.bindings import DateRange, binding
+from searchparams import ast
+
+Bounds = tuple[datetime | None, datetime | None]
+
+
+def _value_bounds(v: ast.Date, point: bool) -> Bounds | None:
+    if v.prefix == "eq":
+        return v.start, v.end
+    if v.prefix == "sa":
+        return v.end, None
+    if point:
+        return {"gt": (v.end, None), "ge": (v.start, None), "lt": (None, v.start), "eb": (None, v.start),
+                "le": (None, v.end)}.get(v.prefix)
+    return None
+
+
+def _hull(bounds: list[Bounds]) -> Bounds:
+    lows = [lo for lo, _ in bounds]
+    highs = [hi for _, hi in bounds]
+    return (None if None in lows else min(lows)), (None if None in highs else max(highs))
+
+
+def partition_bounds(m: ResourceMapping, search: ast.Search) -> Bounds:
+    """[lo, hi) that part_ts of every match lies in; None for an open side."""
+    if not m.partition_param:
+        return None, None
+    b = binding(m.resource_type, m.partition_param)
+    lo, hi = None, None
+    for clause in search.clauses:
+        if clause.code != m.partition_param or not isinstance(b, DateRange):
+            continue
+        per_value = [_value_bounds(v, b.start == b.end) for v in clause.values]
+        if any(pv is None for pv in per_value):
+            continue
+        c_lo, c_hi = _hull(per_value)   # OR-ed values: the hull; AND-ed clauses: the intersection
+        lo = c_lo if lo is None or (c_lo is not None and c_lo > lo) else lo
+        hi = c_hi if hi is None or (c_hi is not None and c_hi < hi) else hi
+    # part_ts is the clinical time clamped to [PART_TS_MIN, PART_TS_MAX]: clamp the bounds alike.
+    if lo is not None and lo <= ids.PART_TS_MIN:
+        lo = None
+    if hi is not None and hi > ids.PART_TS_MAX:
+        hi = None
+    elif hi is not None and hi <= ids.PART_TS_MIN:
+        hi = ids.PART_TS_MIN + timedelta(microseconds=1)
+    return lo, hi
