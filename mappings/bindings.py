@@ -49,6 +49,7 @@ class DateRange:
 Binding = TokenArray | Code | Ref | RefArray | Text | DateRange
 
 COMMON: dict[str, Binding] = {
+    "_id": Code("id"),
     "_lastUpdated": DateRange("last_updated", "last_updated"),
 }
 

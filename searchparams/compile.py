@@ -61,36 +61,45 @@ def _text(column: str, values: tuple, p: Params) -> str:
 
 
 def _point(column: str, v: ast.Date, p: Params, cast: str) -> str:
-    ss, se = _cast(v.start, cast), _cast(v.end, cast)
-    lo = lambda: p.add(ss, cast)  # noqa: E731 - each use binds its own parameter
-    hi = lambda: p.add(se, cast)  # noqa: E731
-    return {
-        "eq": f"({column} >= {lo()} AND {column} < {hi()})",
-        "ne": f"({column} < {lo()} OR {column} >= {hi()})",
-        "gt": f"{column} >= {hi()}", "sa": f"{column} >= {hi()}",
-        "lt": f"{column} < {lo()}", "eb": f"{column} < {lo()}",
-        "ge": f"{column} >= {lo()}", "le": f"{column} < {hi()}",
-        "ap": f"({column} >= {p.add(_cast(_widen(v)[0], cast), cast)} "
-              f"AND {column} < {p.add(_cast(_widen(v)[1], cast), cast)})",
-    }[v.prefix]
+    """R4 prefix rules for a value that is one instant (or one day) wide."""
+    def bound(ts: datetime) -> str:
+        return p.add(_cast(ts, cast), cast)
+    if v.prefix == "eq":
+        return f"({column} >= {bound(v.start)} AND {column} < {bound(v.end)})"
+    if v.prefix == "ne":
+        return f"({column} < {bound(v.start)} OR {column} >= {bound(v.end)})"
+    if v.prefix == "ap":
+        lo, hi = _widen(v)
+        return f"({column} >= {bound(lo)} AND {column} < {bound(hi)})"
+    op, edge = {"gt": (">=", v.end), "sa": (">=", v.end), "ge": (">=", v.start),
+                "lt": ("<", v.start), "eb": ("<", v.start), "le": ("<", v.end)}[v.prefix]
+    return f"{column} {op} {bound(edge)}"
 
 
 def _range(start: str, end: str, v: ast.Date, p: Params, cast: str) -> str:
     """R4 prefix rules (search.html#prefix) for a resource range [start, end); NULL = open."""
-    ss, se = _cast(v.start, cast), _cast(v.end, cast)
-    eq = f"({start} >= {p.add(ss, cast)} AND {end} <= {p.add(se, cast)})"
-    gt = f"({end} > {p.add(se, cast)} OR {end} IS NULL)"
-    lt = f"({start} < {p.add(ss, cast)} OR {start} IS NULL)"
+    def bound(ts: datetime) -> str:
+        return p.add(_cast(ts, cast), cast)
+
+    def eq() -> str:
+        return f"({start} >= {bound(v.start)} AND {end} <= {bound(v.end)})"
+
+    def gt() -> str:
+        return f"({end} > {bound(v.end)} OR {end} IS NULL)"
+
+    def lt() -> str:
+        return f"({start} < {bound(v.start)} OR {start} IS NULL)"
+
     if v.prefix == "ap":
         lo, hi = _widen(v)
-        return (f"(({start} < {p.add(_cast(hi, cast), cast)} OR {start} IS NULL) AND "
-                f"({end} > {p.add(_cast(lo, cast), cast)} OR {end} IS NULL))")
+        return f"(({start} < {bound(hi)} OR {start} IS NULL) AND ({end} > {bound(lo)} OR {end} IS NULL))"
     return {
-        "eq": eq, "gt": gt, "lt": lt, "ge": f"({gt} OR {eq})", "le": f"({lt} OR {eq})",
-        "ne": f"NOT COALESCE({eq}, false)",
-        "sa": f"{start} >= {p.add(se, cast)}",
-        "eb": f"{end} <= {p.add(ss, cast)}",
-    }[v.prefix]
+        "eq": eq, "gt": gt, "lt": lt,
+        "ge": lambda: f"({gt()} OR {eq()})", "le": lambda: f"({lt()} OR {eq()})",
+        "ne": lambda: f"NOT COALESCE({eq()}, false)",
+        "sa": lambda: f"{start} >= {bound(v.end)}",
+        "eb": lambda: f"{end} <= {bound(v.start)}",
+    }[v.prefix]()
 
 
 def _widen(v: ast.Date) -> tuple[datetime, datetime]:

@@ -1,0 +1,111 @@
+"""Partitioning: reads by id probe one partition, date searches prune, partitions appear on demand."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from fhirserver import ids
+from fhirserver.db import resources
+from mappings import MAPPINGS
+from mappings.sql import statements
+from searchparams.compile import compile_page
+from searchparams.parse import parse
+from tests import samples
+from tests.integration.test_crud import create
+
+OBS = MAPPINGS["Observation"]
+
+
+def _scanned(plan_json: str) -> set[str]:
+    """Names of the relations a plan reads."""
+    found = set()
+
+    def walk(node):
+        if "Relation Name" in node:
+            found.add(node["Relation Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+    walk(orjson.loads(plan_json)[0]["Plan"])
+    return found
+
+
+async def _explain(owner, org_id: int, sql: str, *params) -> set[str]:
+    async with owner.transaction():
+        await owner.execute(f"SET LOCAL ROLE fhir_app; SET LOCAL fhir.org_id = '{org_id}'")
+        return _scanned(await owner.fetchval("EXPLAIN (FORMAT JSON) " + sql, *params))
+
+
+@pytest.fixture(scope="module")
+async def spread(fhir) -> list[dict]:
+    """Observations in many different months, so pruning has something to prune."""
+    out = []
+    for year in range(2019, 2025):
+        for month in (1, 4, 7, 10):
+            out.append(await create(fhir, samples.observation(when=f"{year}-{month:02d}-15T12:00:00Z")))
+    return out
+
+
+async def default_org(owner) -> int:
+    return await owner.fetchval("SELECT org_id FROM tenants WHERE slug = 'default'")
+
+
+async def test_read_by_server_id_probes_exactly_one_partition(owner, spread):
+    org = await default_org(owner)
+    target = spread[5]
+    month = ids.month_of(target["id"])
+    lo, hi = ids.month_start(month), ids.month_start(month + 1)
+    scanned = await _explain(owner, org, statements(OBS).read, org, target["id"], lo, hi)
+    assert scanned == {f"observations_o{org}_{lo:%Y}m{lo:%m}"}
+    partitions = await owner.fetchval("SELECT count(*) FROM pg_inherits WHERE inhparent = $1::regclass",
+                                      f"observations_o{org}")
+    assert partitions >= len(spread)
+
+
+async def test_read_by_client_id_goes_through_the_directory_to_one_partition(fhir, owner, spread):
+    org = await default_org(owner)
+    obs = {**samples.observation(when="2021-07-04T00:00:00Z"), "id": "client-obs-42"}
+    assert (await fhir.put("/Observation/client-obs-42", content=orjson.dumps(obs))).status_code == 201
+    at = await owner.fetchval("SELECT part_ts FROM id_directory WHERE id = 'client-obs-42'")
+    month = ids.month_index(at)
+    scanned = await _explain(owner, org, statements(OBS).read, org, "client-obs-42",
+                             ids.month_start(month), ids.month_start(month + 1))
+    assert scanned == {f"observations_o{org}_2021m07"}
+
+
+async def test_date_bounded_search_prunes_time_partitions(owner, spread):
+    org = await default_org(owner)
+    search = parse("Observation", [("date", "2021-04"), ("code", "http://loinc.org|29463-7")], strict=True)
+    q = compile_page(OBS, search, org, 10)
+    assert q.params[1:3] == (ids.month_start(ids.month_index(search.clauses[0].values[0].start)),
+                             ids.month_start(ids.month_index(search.clauses[0].values[0].start) + 1))
+    assert await _explain(owner, org, q.sql, *q.params) == {f"observations_o{org}_2021m04"}
+    year = parse("Observation", [("date", "2023")], strict=True)
+    q = compile_page(OBS, year, org, 10)
+    scanned = await _explain(owner, org, q.sql, *q.params)
+    assert scanned and all("_2023m" in name for name in scanned)
+
+
+async def test_searches_that_cannot_bound_the_month_stay_correct(fhir, spread):
+    r = await fhir.get("/Observation", params={"date": "lt2019-02-01", "_count": "1000"})
+    found = {e["resource"]["id"] for e in r.json().get("entry", [])}
+    assert spread[0]["id"] in found and spread[1]["id"] not in found
+
+
+async def test_partitions_are_created_on_demand_and_extreme_dates_are_clamped(fhir, owner):
+    org = await default_org(owner)
+    old = await create(fhir, samples.observation(when="1851-03-02"))
+    assert await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", f"observations_o{org}_1851m03")
+    ancient = await create(fhir, samples.observation(when="1700-01-01"))
+    where = await owner.fetchval("SELECT tableoid::regclass::text FROM observations WHERE id = $1", ancient["id"])
+    assert where == f"observations_o{org}_1800m01"
+    assert (await fhir.get(f"/Observation/{old['id']}")).status_code == 200
+    r = await fhir.get("/Observation", params={"date": "1700"})
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == [ancient["id"]]
+
+
+async def test_months_ahead_exist_for_a_new_tenant(owner):
+    org = await owner.fetchval("SELECT org_id FROM tenants WHERE slug = 'globex'")
+    now = resources.now()
+    name = f"appointments_o{org}_{now:%Y}m{now:%m}"
+    assert await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", name)

@@ -1,0 +1,89 @@
+"""The schema's rules, checked against the live catalog after migrations."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from fhirserver.db.migrate import available, migrate
+from mappings import MAPPINGS
+
+# Small tables Citus would replicate to every node (reference tables), not shard by org_id.
+REFERENCE_TABLES = {"tenants", "schema_migrations"}
+
+
+async def test_every_primary_key_and_unique_index_includes_org_id(owner):
+    """Citus distributes by org_id only if every unique constraint contains it."""
+    rows = await owner.fetch("""
+        SELECT c.relname AS table_name, i.relname AS index_name,
+               array_agg(a.attname::text) AS columns
+        FROM pg_index x
+        JOIN pg_class c ON c.oid = x.indrelid
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(x.indkey)
+        WHERE x.indisunique
+        GROUP BY 1, 2""")
+    assert len(rows) > 50   # parents and every partition
+    offenders = [(r["table_name"], r["index_name"]) for r in rows
+                 if "org_id" not in r["columns"] and r["table_name"] not in REFERENCE_TABLES]
+    assert offenders == []
+
+
+async def test_every_tenant_table_is_list_partitioned_by_org_id_with_rls(owner):
+    rows = await owner.fetch("""
+        SELECT c.relname, pg_get_partkeydef(c.oid) AS key, c.relrowsecurity
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+        WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition""")
+    tables = {r["relname"]: r for r in rows}
+    assert set(tables) - REFERENCE_TABLES == ({m.table for m in MAPPINGS.values()}
+                                              | {m.history_table for m in MAPPINGS.values()}
+                                              | {"id_directory", "resource_refs"})
+    for name, r in tables.items():
+        if name in REFERENCE_TABLES:
+            continue
+        assert r["key"] == "LIST (org_id)", name
+        assert r["relrowsecurity"], name
+
+
+async def test_time_partitioned_tables_split_by_month_of_part_ts(owner):
+    for m in MAPPINGS.values():
+        key = await owner.fetchval("SELECT pg_get_partkeydef($1::regclass)", f"{m.table}_o1")
+        assert key == ("RANGE (part_ts)" if m.time_partitioned else None), m.table
+
+
+async def test_mapping_columns_match_the_catalog(owner):
+    for m in MAPPINGS.values():
+        rows = await owner.fetch("""
+            SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+            WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum""", m.table)
+        catalog = {r["attname"]: r["type"] for r in rows}
+        fixed = {"org_id": "integer", "id": "text", "version_id": "integer",
+                 "last_updated": "timestamp with time zone", "resource": "text"}
+        if m.time_partitioned:
+            fixed["part_ts"] = "timestamp with time zone"
+        declared = {c.name: {"timestamptz": "timestamp with time zone"}.get(c.sql_type, c.sql_type)
+                    for c in m.columns}
+        assert catalog == {**fixed, **declared}, m.table
+
+
+async def test_a_second_migrate_is_a_no_op(dsn):
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await migrate(conn) == []
+        versions = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r[0] for r in versions] == [m.version for m in available()]
+    finally:
+        await conn.close()
+
+
+async def test_a_changed_migration_is_refused(dsn):
+    conn = await asyncpg.connect(dsn)
+    real = await conn.fetchval("SELECT checksum FROM schema_migrations WHERE version = 1")
+    try:
+        await conn.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        with pytest.raises(RuntimeError, match="changed after it was applied"):
+            await migrate(conn)
+    finally:
+        await conn.execute("UPDATE schema_migrations SET checksum = $1 WHERE version = 1", real)
+        await conn.close()
