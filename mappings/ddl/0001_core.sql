@@ -217,8 +217,14 @@ BEGIN
   IF to_regclass(org_part) IS NULL THEN
     RAISE EXCEPTION 'tenant % has no partition of %', org, parent;
   END IF;
-  EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
-                 leaf, parent);
+  BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
+                   leaf, parent);
+  EXCEPTION WHEN duplicate_table THEN
+    -- Another session made it while we waited for the lock (our catalog cache had not
+    -- seen it yet): it is attached by the time its transaction released the lock.
+    RETURN leaf;
+  END;
   EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                  org_part, leaf, lo, hi);
   RETURN leaf;

