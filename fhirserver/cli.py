@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     part.add_argument("--months-ahead", type=int, default=3)
     part.set_defaults(run=partitions)
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except ValueError as exc:   # bad input to an admin command: a message, not a traceback
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":

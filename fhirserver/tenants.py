@@ -46,7 +46,8 @@ class TenantDirectory:
         row = await self._pool.fetchrow(
             "SELECT org_id, slug, name, status FROM tenants WHERE slug = $1", slug)
         tenant = Tenant(**dict(row)) if row else None
-        self._cache[slug] = (now, tenant)
+        if tenant is not None:   # unknown slugs are not cached: a tenant created later works at once
+            self._cache[slug] = (now, tenant)
         return tenant
 
 

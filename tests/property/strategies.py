@@ -346,10 +346,16 @@ def element(name: str, depth: int = 0):
         candidates = list(range(len(slots)))
     limit = min(len(candidates), MAX_OPTIONAL[min(depth, len(MAX_OPTIONAL) - 1)])
     minimum = 0 if required else 1          # FHIR JSON has no empty objects
+    if not candidates:
+        if not required:
+            raise LookupError(f"{name} has no element to generate")
+        picks = st.just([])
+    else:
+        picks = st.lists(st.sampled_from(candidates), min_size=minimum, max_size=limit, unique=True)
 
     @st.composite
     def build(draw) -> dict:
-        picked = draw(st.lists(st.sampled_from(candidates), min_size=minimum, max_size=limit, unique=True))
+        picked = draw(picks)
         props = list(required)
         for i in picked:
             slot = slots[i]
