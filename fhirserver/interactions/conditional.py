@@ -8,7 +8,7 @@ concurrent conditional creates of the same thing make one resource, not two.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import asyncpg
 
@@ -22,13 +22,21 @@ from searchparams.parse import parse
 _NOT_CRITERIA = {"_format", "_pretty"}
 
 
-def query_string(ctx: RequestContext) -> str:
-    return "&".join(f"{k}={v}" for k, v in ctx.params if k not in _NOT_CRITERIA)
+def url_criteria(ctx: RequestContext) -> list[tuple[str, str]]:
+    """The search criteria of a conditional URL (PUT/DELETE [type]?criteria)."""
+    return [(k, v) for k, v in ctx.params if k not in _NOT_CRITERIA]
 
 
-def parse_criteria(m: ResourceMapping, criteria: str, where: str) -> ast.Search:
-    items = [(k, v) for k, v in parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
-             if k not in _NOT_CRITERIA]
+def header_criteria(value: str) -> list[tuple[str, str]]:
+    """The criteria of an If-None-Exist header: a query string, with or without '?'."""
+    return [(k, v) for k, v in parse_qsl(value.lstrip("?"), keep_blank_values=True) if k not in _NOT_CRITERIA]
+
+
+def lock_key(items: list[tuple[str, str]]) -> str:
+    return urlencode(sorted(items))
+
+
+def parse_criteria(m: ResourceMapping, items: list[tuple[str, str]], where: str) -> ast.Search:
     if not items:
         raise invalid(f"Conditional interaction without search criteria in {where}", "COND-NO-CRITERIA")
     search = parse(m.resource_type, items, strict=True)

@@ -19,15 +19,17 @@ from mappings.base import ResourceMapping
 async def create(ctx: RequestContext, m: ResourceMapping) -> Response:
     check_body_type(ctx.headers.get("content-type"))
     draft, local = draft_from(parse_body(ctx), m, ctx)   # a body id is ignored, as R4 says
-    criteria = ctx.headers.get("if-none-exist")
-    query = conditional.parse_criteria(m, criteria, "If-None-Exist") if criteria else None
+    header = ctx.headers.get("if-none-exist")
+    criteria = conditional.header_criteria(header) if header is not None else None
+    query = conditional.parse_criteria(m, criteria, "If-None-Exist") if criteria is not None else None
     if draft.part_ts is not None:
         await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
 
     async def attempt():
         async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
             if query is not None:
-                match = await conditional.single_match(conn, ctx, m, query, lock_key=criteria)
+                match = await conditional.single_match(conn, ctx, m, query,
+                                                       lock_key=conditional.lock_key(criteria))
                 if match is not None:
                     return await resources.read(conn, m, ctx.org_id, match)
             await check_targets(conn, ctx, local)

@@ -43,13 +43,13 @@ async def delete(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
 
 
 async def conditional_delete(ctx: RequestContext, m: ResourceMapping) -> Response:
-    criteria = conditional.query_string(ctx)
+    criteria = conditional.url_criteria(ctx)
     query = conditional.parse_criteria(m, criteria, "the URL")
     if_match = parse_etag(ctx.headers.get("if-match"))
 
     async def attempt():
         async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
-            match = await conditional.single_match(conn, ctx, m, query, lock_key=criteria)
+            match = await conditional.single_match(conn, ctx, m, query, lock_key=conditional.lock_key(criteria))
             if match is None:
                 return None, None
             return match, await resources.delete(conn, m, ctx.org_id, match, if_match)

@@ -42,7 +42,7 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
     """No match: create (under the body's id if it has one); one match: update it; several: 412.
     The search and the write share one transaction, and identical criteria are serialised."""
     check_body_type(ctx.headers.get("content-type"))
-    criteria = conditional.query_string(ctx)
+    criteria = conditional.url_criteria(ctx)
     query = conditional.parse_criteria(m, criteria, "the URL")
     body = parse_body(ctx)
     draft, local = draft_from(body, m, ctx)
@@ -55,7 +55,7 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
 
     async def attempt():
         async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
-            match = await conditional.single_match(conn, ctx, m, query, lock_key=criteria)
+            match = await conditional.single_match(conn, ctx, m, query, lock_key=conditional.lock_key(criteria))
             if match is not None and body_id is not None and body_id != match:
                 raise invalid(f"The body's id {body_id!r} is not the id of the matching resource ({match})",
                               "RES-ID-MISMATCH", (f"{m.resource_type}.id",))

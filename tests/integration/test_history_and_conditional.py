@@ -143,3 +143,13 @@ async def test_duplicate_mrn_is_409(fhir):
     assert (await fhir.post("/Patient", content=orjson.dumps(p))).status_code == 201
     r = await fhir.post("/Patient", content=orjson.dumps(p))
     assert r.status_code == 409 and r.json()["issue"][0]["code"] == "duplicate"
+
+
+async def test_conditional_criteria_values_may_hold_reserved_characters(fhir):
+    p = {**samples.patient(), "identifier": [{"system": "urn:odd", "value": "a&b=c%d"}]}
+    crit = {"identifier": "urn:odd|a&b=c%d"}
+    assert (await fhir.put("/Patient", params=crit, content=orjson.dumps(p))).status_code == 201
+    assert (await fhir.put("/Patient", params=crit, content=orjson.dumps(p))).status_code == 200
+    from urllib.parse import urlencode
+    r = await fhir.post("/Patient", content=orjson.dumps(p), headers={"If-None-Exist": urlencode(crit)})
+    assert r.status_code == 200
