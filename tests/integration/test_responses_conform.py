@@ -1,0 +1,36 @@
+"""What the server sends is itself valid R4: checked with the same validator that guards writes."""
+
+from __future__ import annotations
+
+import orjson
+
+from fhirserver.validation import validate
+from tests import samples
+from tests.integration.test_crud import create
+
+
+async def test_capability_statement_is_valid_and_honest(fhir):
+    statement = (await fhir.get("/metadata")).json()
+    validate(statement, "CapabilityStatement")
+    assert statement["fhirVersion"] == "4.0.1"
+    types = {r["type"] for r in statement["rest"][0]["resource"]}
+    assert types == {"Organization", "Location", "Practitioner", "Patient", "Encounter", "Observation",
+                     "Appointment", "MedicationRequest", "Claim", "AuditEvent"}
+    patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert {i["code"] for i in patient["interaction"]} == {
+        "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
+    params = {p["name"] for p in patient["searchParam"]}
+    assert {"identifier", "family", "birthdate", "_id", "_lastUpdated"} <= params
+    assert "name" not in params   # not supported yet, so not claimed
+
+
+async def test_bundles_and_outcomes_are_valid(fhir):
+    pid = (await create(fhir, samples.patient()))["id"]
+    await fhir.put(f"/Patient/{pid}", content=orjson.dumps({**samples.patient(), "id": pid}))
+    await fhir.delete(f"/Patient/{pid}")
+    validate((await fhir.get(f"/Patient/{pid}/_history")).json(), "Bundle")
+    validate((await fhir.get("/Patient/_history", params={"_count": "3"})).json(), "Bundle")
+    validate((await fhir.get("/Patient", params={"gender": "female", "_count": "2"})).json(), "Bundle")
+    validate((await fhir.get("/Patient", params={"family": "nobody-has-this"})).json(), "Bundle")
+    validate((await fhir.get(f"/Patient/{pid}")).json(), "OperationOutcome")
+    validate((await fhir.post("/Patient", content=b"{")).json(), "OperationOutcome")
