@@ -149,24 +149,23 @@ def where(m: ResourceMapping, search: ast.Search, org_id: int, p: Params) -> str
     return " AND ".join(conditions)
 
 
-def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:
-    """Ids of the matches in id order, after the cursor, at most `limit`."""
+def _select(m: ResourceMapping, search: ast.Search, org_id: int, limit: int, columns: str) -> Compiled:
     p = Params()
-    sql = f"SELECT id FROM {m.table} WHERE {where(m, search, org_id, p)}"
+    sql = f"SELECT {columns} FROM {m.table} WHERE {where(m, search, org_id, p)}"
     if search.after_id is not None:
         sql += f" AND id > {p.add(search.after_id)}"
     sql += f" ORDER BY id LIMIT {p.add(limit)}"
     return Compiled(sql, tuple(p.values))
+
+
+def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:
+    """Ids of the matches in id order, after the cursor, at most `limit`."""
+    return _select(m, search, org_id, limit, "id")
 
 
 def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:
     """The matching resources themselves, for a searchset page."""
-    p = Params()
-    sql = f"SELECT id, resource FROM {m.table} WHERE {where(m, search, org_id, p)}"
-    if search.after_id is not None:
-        sql += f" AND id > {p.add(search.after_id)}"
-    sql += f" ORDER BY id LIMIT {p.add(limit)}"
-    return Compiled(sql, tuple(p.values))
+    return _select(m, search, org_id, limit, "id, resource")
 
 
 def compile_count(m: ResourceMapping, search: ast.Search, org_id: int) -> Compiled:
