@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from fhirserver.db.resources import Stored
+from fhirserver.db.resources import Stored, Verb
 from fhirserver.headers import etag
 from fhirserver.outcomes import invalid
 from mappings.fhirtime import instant_text
@@ -47,14 +47,16 @@ def searchset(base: str, resource_type: str, rows: list[tuple[str, str]], links:
     return bundle
 
 
+# verb -> (request.method, whether the URL names the id, response.status)
+_VERBS = {Verb.CREATE: ("POST", False, "201 Created"), Verb.PUT_CREATE: ("PUT", True, "201 Created"),
+          Verb.UPDATE: ("PUT", True, "200 OK"), Verb.PATCH: ("PATCH", True, "200 OK"),
+          Verb.DELETE: ("DELETE", True, "204 No Content")}
+
+
 def _history_entry(base: str, resource_type: str, v: Stored) -> dict:
     url = f"{resource_type}/{v.id}"
-    if v.deleted:
-        request, status = {"method": "DELETE", "url": url}, "204 No Content"
-    elif v.version_id == 1:
-        request, status = {"method": "POST", "url": resource_type}, "201 Created"
-    else:
-        request, status = {"method": "PUT", "url": url}, "200 OK"
+    method, with_id, status = _VERBS[v.verb]
+    request = {"method": method, "url": url if with_id else resource_type}
     entry: dict = {"fullUrl": f"{base}/{url}"}
     if not v.deleted:
         entry["resource"] = orjson.Fragment(v.resource)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 
 import jsonschema_rs
@@ -30,7 +31,53 @@ from fhirserver.spec.model import RESOURCE_LIST
 from fhirserver.spec.walk import Inspection, inspect
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_MAYBE_DECIMAL = re.compile(rb"\d[.eE]|\d{16}")
+_MAYBE_DECIMAL = re.compile(rb"\d[.eE]|\d{16}|-0")
+
+
+class ExactDecimal(Decimal):
+    """A decimal that remembers its JSON text ("0.00000010" stays so, not 1.0E-7).
+
+    Compares as a number (so JSON Patch `test` works) and is written back verbatim by
+    `dumps_exact`. Copies keep the text: jsonpatch deep-copies documents.
+    """
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> "ExactDecimal":
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+    def __reduce__(self):
+        return (ExactDecimal, (self.text,))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def loads_exact(raw: bytes | str) -> object:
+    """Parse JSON keeping every number's text (integers too: "-0" must not become 0)."""
+    return json.loads(raw, parse_float=ExactDecimal, parse_int=_exact_int,
+                      parse_constant=_reject_constant)
+
+
+def _exact_int(text: str) -> int | ExactDecimal:
+    return int(text) if text != "-0" else ExactDecimal(text)
+
+
+def _exact_default(value: object) -> orjson.Fragment:
+    if isinstance(value, ExactDecimal):
+        return orjson.Fragment(value.text)
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(type(value).__name__)
+
+
+def dumps_exact(value: object) -> bytes:
+    return orjson.dumps(value, default=_exact_default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +100,13 @@ def parse_json(raw: bytes) -> Body:
         raise invalid(f"The body is not valid JSON: {exc}", "RES-BODY-JSON", code="structure") from None
     if not _MAYBE_DECIMAL.search(raw):
         return Body(value, value)
-    exact = json.loads(raw, parse_float=orjson.Fragment, parse_constant=_reject_constant)
+    exact = json.loads(raw, parse_float=orjson.Fragment, parse_int=_int_or_fragment,
+                       parse_constant=_reject_constant)
     return Body(value, exact)
+
+
+def _int_or_fragment(text: str) -> int | orjson.Fragment:
+    return orjson.Fragment(text) if text == "-0" or len(text) > 15 else int(text)
 
 
 @cache

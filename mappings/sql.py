@@ -51,19 +51,20 @@ def _refs_prune(m: ResourceMapping, a: int) -> str:
 @cache
 def statements(m: ResourceMapping) -> Statements:
     """Parameter layouts:
-    insert: $1 org, $2 id, [part_ts], version_id, last_updated, resource, columns..., ref types, ref ids
+    insert: $1 org, $2 id, [part_ts], version_id, verb, last_updated, resource, columns..., ref types, ref ids
     update: $1 org, $2 id, [$3, $4 month of the current row], then the insert's values from part_ts on
     delete: $1 org, $2 id, [$3, $4], then the delete marker's version_id and last_updated
+    verb: 'c' POST create, 'n' created by PUT, 'u' PUT update, 'p' patch, 'd' delete marker
     """
     t, h = m.table, m.history_table
     timed = m.time_partitioned
-    fixed = ["org_id", "id"] + (["part_ts"] if timed else []) + ["version_id", "last_updated", "resource"]
+    fixed = ["org_id", "id"] + (["part_ts"] if timed else []) + ["version_id", "verb", "last_updated", "resource"]
     cols = fixed + list(m.column_names)
     n = len(cols)
     where = f"org_id = $1 AND id = $2{_bounds(m, 3)}"
     part = "part_ts" if timed else "NULL::timestamptz"
-    archive = (f"INSERT INTO {h} (org_id, id, version_id, part_ts, last_updated, resource) "
-               f"SELECT org_id, id, version_id, {part}, last_updated, resource FROM {t} WHERE {where}")
+    archive = (f"INSERT INTO {h} (org_id, id, version_id, verb, part_ts, last_updated, resource) "
+               f"SELECT org_id, id, version_id, verb, {part}, last_updated, resource FROM {t} WHERE {where}")
     values = ", ".join(f"${i}" for i in range(1, n + 1))
     insert = (f"WITH refs AS ({_refs_insert(m, n + 1)}) "
               f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({values})")
@@ -74,8 +75,8 @@ def statements(m: ResourceMapping) -> Statements:
               f"UPDATE {t} SET {sets} WHERE {where}")
     v = first
     delete = (f"WITH arch AS ({archive}), "
-              f"mark AS (INSERT INTO {h} (org_id, id, version_id, part_ts, last_updated, deleted) "
-              f"SELECT org_id, id, ${v}, {part}, ${v + 1}, true FROM {t} WHERE {where}), "
+              f"mark AS (INSERT INTO {h} (org_id, id, version_id, verb, part_ts, last_updated) "
+              f"SELECT org_id, id, ${v}, 'd', {part}, ${v + 1} FROM {t} WHERE {where}), "
               f"refs AS (DELETE FROM resource_refs WHERE org_id = $1 AND source_type = '{m.resource_type}' "
               f"AND source_id = $2) DELETE FROM {t} WHERE {where}")
     locate = f"SELECT version_id, last_updated, {part} AS part_ts FROM {t} WHERE {where}"
@@ -86,22 +87,22 @@ def statements(m: ResourceMapping) -> Statements:
         locate=locate,
         locate_for_update=locate + " FOR UPDATE",
         locate_key_share=locate + " FOR KEY SHARE",
-        read=f"SELECT version_id, last_updated, resource FROM {t} WHERE {where}",
-        history_latest=(f"SELECT version_id, deleted, last_updated FROM {h} WHERE org_id = $1 AND id = $2 "
-                        "ORDER BY version_id DESC LIMIT 1"),
-        history_version=(f"SELECT deleted, last_updated, resource FROM {h} "
+        read=f"SELECT version_id, last_updated, resource, verb FROM {t} WHERE {where}",
+        history_latest=(f"SELECT version_id, verb = 'd' AS deleted, last_updated FROM {h} "
+                        "WHERE org_id = $1 AND id = $2 ORDER BY version_id DESC LIMIT 1"),
+        history_version=(f"SELECT verb, last_updated, resource FROM {h} "
                          "WHERE org_id = $1 AND id = $2 AND version_id = $3"),
         # $3: versions below this (exclusive); $4: _since; $5: limit
-        instance_history=(f"SELECT id, version_id, last_updated, deleted, resource FROM {h} "
+        instance_history=(f"SELECT id, version_id, last_updated, verb, resource FROM {h} "
                           "WHERE org_id = $1 AND id = $2 AND version_id < $3 AND last_updated >= $4 "
                           "ORDER BY version_id DESC LIMIT $5"),
         # $2: _since; ($3, $4, $5): keyset (last_updated, id, version_id) to continue below; $6: limit
         type_history=(
-            "SELECT id, version_id, last_updated, deleted, resource FROM ("
-            f"SELECT id, version_id, last_updated, false AS deleted, resource FROM {t} "
+            "SELECT id, version_id, last_updated, verb, resource FROM ("
+            f"SELECT id, version_id, last_updated, verb, resource FROM {t} "
             "WHERE org_id = $1 AND last_updated >= $2 AND (last_updated, id, version_id) < ($3, $4, $5) "
             "UNION ALL "
-            f"SELECT id, version_id, last_updated, deleted, resource FROM {h} "
+            f"SELECT id, version_id, last_updated, verb, resource FROM {h} "
             "WHERE org_id = $1 AND last_updated >= $2 AND (last_updated, id, version_id) < ($3, $4, $5)"
             ") v ORDER BY last_updated DESC, id DESC, version_id DESC LIMIT $6"),
     )

@@ -42,6 +42,17 @@ class Current:
     month: int | None          # month index of its partition (time-partitioned types)
 
 
+class Verb:
+    """How a version was made (the `verb` column, PostgreSQL "char": bytes in asyncpg);
+    history bundles report it."""
+
+    CREATE = b"c"        # POST
+    PUT_CREATE = b"n"    # PUT of a new id, or of a deleted one
+    UPDATE = b"u"        # PUT
+    PATCH = b"p"
+    DELETE = b"d"        # a delete marker (history only)
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """One version as read back: the exact JSON text that is served."""
@@ -50,7 +61,11 @@ class Stored:
     version_id: int
     last_updated: datetime
     resource: str | None       # None for a delete marker
-    deleted: bool = False
+    verb: bytes = Verb.CREATE
+
+    @property
+    def deleted(self) -> bool:
+        return self.verb == Verb.DELETE
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +129,7 @@ async def read(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str)
     """The current version; 410 if deleted, 404 if never known."""
     row, _ = await _probe(conn, m, statements(m).read, org, id_)
     if row is not None:
-        return Stored(id_, row[0], row[1], row[2])
+        return Stored(id_, row[0], row[1], row[2], row[3])
     last = await latest_history(conn, m, org, id_)
     if last and last[1]:
         raise gone(m.resource_type, id_, last[0])
@@ -124,12 +139,14 @@ async def read(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str)
 async def vread(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, version: int) -> Stored:
     row = await conn.fetchrow(statements(m).history_version, org, id_, version)
     if row is not None:
-        if row[0]:
+        if row[0] == Verb.DELETE:
             raise gone(m.resource_type, id_, version)
-        return Stored(id_, version, row[1], row[2])
-    current = await read(conn, m, org, id_)
-    if current.version_id == version:
-        return current
+        return Stored(id_, version, row[1], row[2], row[0])
+    current, _ = await _probe(conn, m, statements(m).read, org, id_)
+    if current is not None and current[0] == version:
+        return Stored(id_, version, current[1], current[2], current[3])
+    if current is None and await latest_history(conn, m, org, id_) is None:
+        raise not_found(m.resource_type, id_)
     raise FhirError.of(Category.NOT_FOUND, "not-found", "RES-VERSION-NOT-FOUND",
                        f"{m.resource_type}/{id_} has no version {version}")
 
@@ -141,17 +158,18 @@ def _check_match(m: ResourceMapping, id_: str, if_match: int | None, version: in
                            f"If-Match asked for version {if_match} but {m.resource_type}/{id_} {have}")
 
 
-def _fields(m: ResourceMapping, id_: str, version: int, ts: datetime, draft: Draft) -> tuple[list, str]:
+def _fields(m: ResourceMapping, id_: str, version: int, verb: bytes, ts: datetime, draft: Draft
+            ) -> tuple[list, str]:
     text = draft.render(id_, version, ts)
     head = [draft.part_ts] if m.time_partitioned else []
-    return head + [version, ts, text] + draft.columns + list(draft.refs), text
+    return head + [version, verb, ts, text] + draft.columns + list(draft.refs), text
 
 
 async def create(conn: asyncpg.Connection, m: ResourceMapping, org: int, draft: Draft) -> Saved:
     """POST: a new resource with a server id (which encodes its month)."""
     ts = now()
     id_ = ids.new_id(draft.part_ts or ts)
-    values, text = _fields(m, id_, 1, ts, draft)
+    values, text = _fields(m, id_, 1, Verb.CREATE, ts, draft)
     await conn.execute(statements(m).insert, org, id_, *values)
     return Saved(id_, 1, ts, text, True)
 
@@ -161,8 +179,8 @@ def _directory_needed(m: ResourceMapping, id_: str, part_ts: datetime | None) ->
 
 
 async def update(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, draft: Draft,
-                 if_match: int | None = None) -> Saved:
-    """PUT: a new version of `id_`, or the resource created under that id (update-as-create)."""
+                 if_match: int | None = None, verb: bytes = Verb.UPDATE) -> Saved:
+    """PUT (or patch, `verb`): a new version of `id_`, or the resource created under that id."""
     st = statements(m)
     current = await locate(conn, m, org, id_, Lock.UPDATE)
     claimed = False
@@ -175,14 +193,14 @@ async def update(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: st
     if current is None:
         last = await latest_history(conn, m, org, id_)
         version, ts = (last[0] + 1 if last else 1), now()
-        values, text = _fields(m, id_, version, ts, draft)
+        values, text = _fields(m, id_, version, Verb.PUT_CREATE, ts, draft)
         await conn.execute(st.insert, org, id_, *values)
         if claimed and not _directory_needed(m, id_, draft.part_ts):
             await conn.execute(DIRECTORY_REMOVE, org, m.resource_type, id_)
         return Saved(id_, version, ts, text, True)
     version = current.version_id + 1
     ts = max(now(), current.last_updated + timedelta(milliseconds=1))
-    values, text = _fields(m, id_, version, ts, draft)
+    values, text = _fields(m, id_, version, verb, ts, draft)
     where = _bounds(current.month) if m.time_partitioned else ()
     await conn.execute(st.update, org, id_, *where, *values)
     if m.time_partitioned and ids.month_index(draft.part_ts) != current.month:
@@ -231,7 +249,7 @@ async def instance_history(conn: asyncpg.Connection, m: ResourceMapping, org: in
     out: list[Stored] = []
     row, _ = await _probe(conn, m, statements(m).read, org, id_)
     if row is not None and (below is None or row[0] < below) and row[1] >= since:
-        out.append(Stored(id_, row[0], row[1], row[2]))
+        out.append(Stored(id_, row[0], row[1], row[2], row[3]))
     limit = count - len(out)
     if limit > 0:
         rows = await conn.fetch(statements(m).instance_history, org, id_,

@@ -9,11 +9,7 @@ and re-applied if another writer got there first.
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
-
 import jsonpatch
-import orjson
 from starlette.responses import Response
 
 from fhirserver.context import RequestContext
@@ -24,21 +20,15 @@ from fhirserver.headers import check_body_type, parse_etag
 from fhirserver.interactions.replies import written_reply
 from fhirserver.interactions.update import store_version
 from fhirserver.outcomes import Category, FhirError, invalid
-from fhirserver.validation import check_id, parse_json
+from fhirserver.validation import check_id, dumps_exact, loads_exact, parse_json
 from mappings.base import ResourceMapping
 
 JSON_PATCH = frozenset({"application/json-patch+json"})
 _RETRIES = 3
 
 
-def _decimal_text(value: object) -> orjson.Fragment:
-    if isinstance(value, Decimal):
-        return orjson.Fragment(str(value))
-    raise TypeError(type(value).__name__)
-
-
 def _apply(stored: str, patch: jsonpatch.JsonPatch, m: ResourceMapping, id_: str) -> bytes:
-    doc = json.loads(stored, parse_float=Decimal)  # decimals keep their precision through the patch
+    doc = loads_exact(stored)  # every number keeps its text through the patch
     try:
         result = patch.apply(doc)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
@@ -47,13 +37,14 @@ def _apply(stored: str, patch: jsonpatch.JsonPatch, m: ResourceMapping, id_: str
     if not isinstance(result, dict) or result.get("resourceType") != m.resource_type or result.get("id") != id_:
         raise FhirError.of(Category.UNPROCESSABLE, "processing", "PATCH-IDENTITY",
                            "A patch must not change the resource's type or id")
-    return orjson.dumps(result, default=_decimal_text)
+    return dumps_exact(result)
 
 
 async def patch(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
     check_body_type(ctx.headers.get("content-type"), JSON_PATCH)
-    operations = parse_json(ctx.body).value
+    parse_json(ctx.body)   # 400 with the parser's position for malformed JSON
+    operations = loads_exact(ctx.body)
     try:
         patch_doc = jsonpatch.JsonPatch(operations)
         if not isinstance(operations, list):
@@ -70,7 +61,7 @@ async def patch(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
                                f"version {current.version_id}")
         body = parse_json(_apply(current.resource, patch_doc, m, id_))
         try:
-            saved = await store_version(ctx, m, id_, body, current.version_id)
+            saved = await store_version(ctx, m, id_, body, current.version_id, resources.Verb.PATCH)
         except FhirError as err:
             if err.category is Category.PRECONDITION and wanted is None and attempt < _RETRIES - 1:
                 continue   # someone updated it between our read and write: patch the new version

@@ -25,7 +25,7 @@ async def update(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
 
 
 async def store_version(ctx: RequestContext, m: ResourceMapping, id_: str, body: Body,
-                        if_match: int | None) -> resources.Saved:
+                        if_match: int | None, verb: bytes = resources.Verb.UPDATE) -> resources.Saved:
     """Validate `body` as the next version of `id_` and store it (shared with patch)."""
     draft, local = draft_from(body, m, ctx, url_id=id_)
     if draft.part_ts is not None:
@@ -34,7 +34,7 @@ async def store_version(ctx: RequestContext, m: ResourceMapping, id_: str, body:
     async def attempt():
         async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
             await check_targets(conn, ctx, local)
-            return await resources.update(conn, m, ctx.org_id, id_, draft, if_match)
+            return await resources.update(conn, m, ctx.org_id, id_, draft, if_match, verb)
     return await retrying(attempt)
 
 

@@ -34,32 +34,35 @@ CREATE TABLE tenants (
 );
 
 -- Columns shared by every resource table (written out per table below):
---   org_id, id, version_id, last_updated, resource (the exact JSON served on read)
+--   org_id, id, version_id, last_updated, resource (the exact JSON served on read),
+--   verb: how this version was made: 'c' create (POST), 'n' created by update (PUT of a new
+--   or deleted id), 'u' update (PUT), 'p' patch, 'd' delete (history only; resource NULL);
+--   history bundles report request.method and response.status from it;
 -- and for time-partitioned tables part_ts.
 
 CREATE TABLE organizations (
-  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL,
+  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL, verb "char" NOT NULL,
   last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], name text COLLATE "C", active boolean, partof text,
   PRIMARY KEY (org_id, id)
 ) PARTITION BY LIST (org_id);
 
 CREATE TABLE locations (
-  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL,
+  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL, verb "char" NOT NULL,
   last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], name text COLLATE "C", status text, organization text,
   PRIMARY KEY (org_id, id)
 ) PARTITION BY LIST (org_id);
 
 CREATE TABLE practitioners (
-  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL,
+  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL, verb "char" NOT NULL,
   last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], family text COLLATE "C", given text COLLATE "C", active boolean,
   PRIMARY KEY (org_id, id)
 ) PARTITION BY LIST (org_id);
 
 CREATE TABLE patients (
-  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL,
+  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL, verb "char" NOT NULL,
   last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], mrn text, family text COLLATE "C", given text COLLATE "C", birth_date date,
   birth_date_end date,
@@ -72,7 +75,7 @@ CREATE UNIQUE INDEX patients_mrn_key ON patients (org_id, mrn);
 
 CREATE TABLE encounters (
   org_id integer NOT NULL, id text COLLATE "C" NOT NULL, part_ts timestamptz NOT NULL,
-  version_id integer NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
+  version_id integer NOT NULL, verb "char" NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], status text, class text, subject text, practitioner text, location text,
   service_provider text, period_start timestamptz, period_end timestamptz,
   PRIMARY KEY (org_id, id, part_ts)
@@ -80,7 +83,7 @@ CREATE TABLE encounters (
 
 CREATE TABLE observations (
   org_id integer NOT NULL, id text COLLATE "C" NOT NULL, part_ts timestamptz NOT NULL,
-  version_id integer NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
+  version_id integer NOT NULL, verb "char" NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], status text, category text[], code text[], subject text, encounter text,
   effective_start timestamptz, effective_end timestamptz, value_num numeric, value_unit text,
   PRIMARY KEY (org_id, id, part_ts)
@@ -88,7 +91,7 @@ CREATE TABLE observations (
 
 CREATE TABLE appointments (
   org_id integer NOT NULL, id text COLLATE "C" NOT NULL, part_ts timestamptz NOT NULL,
-  version_id integer NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
+  version_id integer NOT NULL, verb "char" NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], status text, start_ts timestamptz, end_ts timestamptz,
   patient text, practitioner text, location text,
   PRIMARY KEY (org_id, id, part_ts)
@@ -96,7 +99,7 @@ CREATE TABLE appointments (
 
 CREATE TABLE medication_requests (
   org_id integer NOT NULL, id text COLLATE "C" NOT NULL, part_ts timestamptz NOT NULL,
-  version_id integer NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
+  version_id integer NOT NULL, verb "char" NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], status text, intent text, code text[], subject text, encounter text,
   requester text, authored_on timestamptz,
   PRIMARY KEY (org_id, id, part_ts)
@@ -104,14 +107,14 @@ CREATE TABLE medication_requests (
 
 CREATE TABLE claims (
   org_id integer NOT NULL, id text COLLATE "C" NOT NULL, part_ts timestamptz NOT NULL,
-  version_id integer NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
+  version_id integer NOT NULL, verb "char" NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
   identifiers text[], status text, use text, patient text, provider text, created timestamptz,
   PRIMARY KEY (org_id, id, part_ts)
 ) PARTITION BY LIST (org_id);
 
 CREATE TABLE audit_events (
   org_id integer NOT NULL, id text COLLATE "C" NOT NULL, part_ts timestamptz NOT NULL,
-  version_id integer NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
+  version_id integer NOT NULL, verb "char" NOT NULL, last_updated timestamptz NOT NULL, resource text NOT NULL,
   type text, action text, outcome text, recorded timestamptz, agent text[], entity text[],
   PRIMARY KEY (org_id, id, part_ts)
 ) PARTITION BY LIST (org_id);
@@ -140,12 +143,11 @@ CREATE INDEX ON claims (patient, created);
 CREATE INDEX ON audit_events USING gin (agent);
 CREATE INDEX ON audit_events USING gin (entity);
 
--- Superseded versions and delete markers (resource IS NULL). One probe finds any
+-- Superseded versions and delete markers (verb 'd', resource NULL). One probe finds any
 -- version: history is LIST-partitioned by tenant only.
 CREATE TABLE resource_history_template (
-  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL,
-  part_ts timestamptz, last_updated timestamptz NOT NULL, deleted boolean NOT NULL DEFAULT false,
-  resource text
+  org_id integer NOT NULL, id text COLLATE "C" NOT NULL, version_id integer NOT NULL, verb "char" NOT NULL,
+  part_ts timestamptz, last_updated timestamptz NOT NULL, resource text
 );
 DO $$
 DECLARE t text;

@@ -58,7 +58,7 @@ async def test_mapping_columns_match_the_catalog(owner):
             SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute
             WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum""", m.table)
         catalog = {r["attname"]: r["type"] for r in rows}
-        fixed = {"org_id": "integer", "id": "text", "version_id": "integer",
+        fixed = {"org_id": "integer", "id": "text", "version_id": "integer", "verb": "\"char\"",
                  "last_updated": "timestamp with time zone", "resource": "text"}
         if m.time_partitioned:
             fixed["part_ts"] = "timestamp with time zone"
