@@ -37,7 +37,7 @@ from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.db import resources  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
-from fhirserver.db.pools import Database, Route  # noqa: E402
+from fhirserver.db.pools import Database, Route, open_database  # noqa: E402
 from fhirserver.db.resources import Draft, Lock  # noqa: E402
 from fhirserver.db.tenancy import tenant_transaction  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
@@ -136,7 +136,7 @@ async def main(args) -> None:
         ["shared_buffers", "work_mem", "max_connections", "synchronous_commit", "fsync", "jit", "server_version"])}
     await conn.close()
     server = Server(dsn, args.workers)
-    db = Database(await asyncpg.create_pool(dsn, min_size=32, max_size=32))
+    db = await open_database(dsn, min_size=32, max_size=32)   # configured as the server's pools are
     rows = []
     try:
         print(f"seeding {args.seed} patients and {args.seed} observations ...", flush=True)

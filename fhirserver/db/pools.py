@@ -30,7 +30,14 @@ class Database:
         await self.primary.close()
 
 
+async def _release(conn: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset on release (RESET ALL, UNLISTEN, ...: a round trip per request).
+    Our transactions keep no session state: SET LOCAL only, transaction-level advisory locks."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def open_database(dsn: str, *, min_size: int = 2, max_size: int = 20) -> Database:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_release,
                                      server_settings={"application_name": "fhirserver", "jit": "off"})
     return Database(primary=pool)
