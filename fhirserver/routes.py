@@ -18,8 +18,16 @@ from starlette.responses import Response
 from fhirserver import spec
 from fhirserver.context import RequestContext, Services
 from fhirserver.headers import parse_prefer, response_type
-from fhirserver.interactions import (capabilities, create, delete, history, patch, read, search,
-                                     update)
+from fhirserver.interactions import (
+    capabilities,
+    create,
+    delete,
+    history,
+    patch,
+    read,
+    search,
+    update,
+)
 from fhirserver.outcomes import Category, FhirError, Issue
 from fhirserver.responses import fhir, outcome_bytes
 from mappings import MAPPINGS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -29,7 +29,6 @@ class Settings:
     default_tenant: str = "default"
     months_ahead: int = 3                      # time partitions created ahead of now
     workers: int = 1                           # FHIR_WORKERS (uvicorn processes)
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":

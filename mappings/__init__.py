@@ -1,7 +1,17 @@
 """Resource <-> table mappings, one module per stored resource type."""
 
-from mappings import (appointment, audit_event, claim, encounter, location, medication_request,
-                      observation, organization, patient, practitioner)
+from mappings import (
+                      appointment,
+                      audit_event,
+                      claim,
+                      encounter,
+                      location,
+                      medication_request,
+                      observation,
+                      organization,
+                      patient,
+                      practitioner,
+)
 from mappings.base import ResourceMapping
 
 MAPPINGS: dict[str, ResourceMapping] = {
@@ -11,7 +21,3 @@ MAPPINGS: dict[str, ResourceMapping] = {
 }
 # Tables the tenant partitions are made for, with whether they split by month.
 SUPPORT_TABLES: dict[str, bool] = {"id_directory": False, "resource_refs": False}
-
-
-def mapping_for(resource_type: str) -> ResourceMapping | None:
-    return MAPPINGS.get(resource_type)

@@ -1,5 +1,12 @@
 from mappings.base import Column, ResourceMapping, first_time
-from mappings.extract import end_of, first_of, first_token_of, reference_of, start_of, tokens_of
+from mappings.extract import (
+    end_of,
+    first_of,
+    first_token_of,
+    reference_of,
+    start_of,
+    tokens_of,
+)
 
 MAPPING = ResourceMapping(
     resource_type="Encounter",

@@ -1,5 +1,5 @@
 from mappings.base import Column, ResourceMapping
-from mappings.extract import first_of, text_first_of, reference_of, tokens_of
+from mappings.extract import first_of, reference_of, text_first_of, tokens_of
 
 MAPPING = ResourceMapping(
     resource_type="Location",

@@ -1,5 +1,12 @@
 from mappings.base import Column, ResourceMapping
-from mappings.extract import date_of, first_of, text_first_of, mrn_of, reference_of, tokens_of
+from mappings.extract import (
+    date_of,
+    first_of,
+    mrn_of,
+    reference_of,
+    text_first_of,
+    tokens_of,
+)
 
 MAPPING = ResourceMapping(
     resource_type="Patient",

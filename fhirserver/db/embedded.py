@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 def _wheel_bin_path() -> Path:
     # Located without importing pgserver, whose import has side effects (runtime dirs, locks).
     spec = importlib.util.find_spec("pgserver")

@@ -32,10 +32,6 @@ class PartitionCache:
                                 mapping.table, org_id, month_start(key[2]))
         self._known.add(key)
 
-    def forget(self) -> None:
-        """Drop what we know (after partitions were dropped by retention)."""
-        self._known.clear()
-
 
 async def create_tenant_partitions(conn: asyncpg.Connection, org_id: int, months_ahead: int) -> None:
     """The tenant's partitions of every table, and month partitions up to `months_ahead`."""

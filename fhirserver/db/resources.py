@@ -23,8 +23,14 @@ import asyncpg
 from fhirserver import ids
 from fhirserver.outcomes import Category, FhirError, gone, not_found
 from mappings.base import ResourceMapping
-from mappings.sql import (DIRECTORY_CLAIM, DIRECTORY_LOOKUP, DIRECTORY_REMOVE, DIRECTORY_SET,
-                          REFS_INCOMING, statements)
+from mappings.sql import (
+    DIRECTORY_CLAIM,
+    DIRECTORY_LOOKUP,
+    DIRECTORY_REMOVE,
+    DIRECTORY_SET,
+    REFS_INCOMING,
+    statements,
+)
 
 
 class Lock(Enum):

@@ -10,7 +10,9 @@ from fhirserver.responses import fhir, json_bytes
 
 
 async def capabilities(ctx: RequestContext) -> Response:
-    from fhirserver.routes import implemented_interactions   # the route table is the source of truth
+    from fhirserver.routes import (
+        implemented_interactions,  # the route table is the source of truth
+    )
     type_level, instance_level = implemented_interactions()
     statement = capability_statement(ctx.base_url, type_level, instance_level,
                                      search_supported="search-type" in type_level)

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.property import strategies
-from tests.property.support import assert_stored, examples, exact, show, unique_mrn
+from tests.property.support import assert_stored, exact, examples, show, unique_mrn
 
 SETTINGS = settings(max_examples=examples(15), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
