@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from contextlib import asynccontextmanager
 
@@ -9,7 +10,7 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 
 from fhirserver.context import Services
-from fhirserver.db.partitions import PartitionCache
+from fhirserver.db.partitions import PartitionCache, keep_months_ahead
 from fhirserver.db.pools import open_database
 from fhirserver.routes import dispatch
 from fhirserver.settings import Settings
@@ -29,9 +30,11 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fast
             raise RuntimeError("no database: run through `fhirserver serve` or set DATABASE_URL")
         db = await open_database(target, min_size=settings.pool_min, max_size=settings.pool_max)
         app.state.services = Services(settings, db, TenantDirectory(db.primary), PartitionCache())
+        keeper = asyncio.create_task(keep_months_ahead(db.primary, settings.months_ahead))
         try:
             yield
         finally:
+            keeper.cancel()
             await db.close()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

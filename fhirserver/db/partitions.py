@@ -4,11 +4,14 @@ Before a write transaction starts, the write path calls `ensure` for the month
 its row belongs to. A process-local set remembers months known to exist, so the
 common case costs nothing; a miss calls fhir_ensure_month_partition() in its own
 short transaction (DDL must not sit inside the write transaction holding locks).
-Months ahead of today are created at start and by `fhirserver partitions`.
+Months ahead of today are created for every tenant by a background task of the server
+(`keep_months_ahead`) and by `fhirserver partitions`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime, timezone
 
 import asyncpg
@@ -16,6 +19,8 @@ import asyncpg
 from fhirserver.ids import month_index, month_start
 from mappings import MAPPINGS, SUPPORT_TABLES
 from mappings.base import ResourceMapping
+
+log = logging.getLogger(__name__)
 
 
 class PartitionCache:
@@ -42,6 +47,19 @@ async def create_tenant_partitions(conn: asyncpg.Connection, org_id: int, months
     for table, by_month in SUPPORT_TABLES.items():
         await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", table, org_id, by_month)
     await create_months_ahead(conn, org_id, months_ahead)
+
+
+async def keep_months_ahead(pool: asyncpg.Pool, months_ahead: int, every_seconds: float = 6 * 3600) -> None:
+    """Background task of the server: month partitions for every tenant stay `months_ahead`
+    ahead of today, so the month turning over never waits for on-demand DDL."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                for org_id in [r[0] for r in await conn.fetch("SELECT org_id FROM tenants")]:
+                    await create_months_ahead(conn, org_id, months_ahead)
+        except (asyncpg.PostgresError, OSError) as exc:   # the next round tries again
+            log.warning("could not create partitions ahead: %s", exc)
+        await asyncio.sleep(every_seconds)
 
 
 async def create_months_ahead(conn: asyncpg.Connection, org_id: int, months_ahead: int) -> None:

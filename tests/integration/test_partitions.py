@@ -117,3 +117,30 @@ async def test_concurrent_writes_into_a_new_month_all_land(fhir):
         fhir.post("/Observation", content=orjson.dumps(samples.observation(when="1999-09-09T09:09:09Z")))
         for _ in range(12)])
     assert [r.status_code for r in results] == [201] * 12
+
+
+async def test_the_server_keeps_months_ahead_for_every_tenant(owner, dsn):
+    """A tenant whose month partitions were never made gets them from the background task."""
+    import asyncio
+    from datetime import timedelta
+
+    import asyncpg
+
+    from fhirserver.db.partitions import keep_months_ahead
+    org = await owner.fetchval("INSERT INTO tenants (slug, name) VALUES ('bare', 'Bare') RETURNING org_id")
+    for m in MAPPINGS.values():
+        await owner.execute("SELECT fhir_create_org_partition($1, $2, $3)", m.table, org, m.time_partitioned)
+    soon = resources.now().replace(day=1) + timedelta(days=40)
+    name = f"claims_o{org}_{soon:%Y}m{soon:%m}"
+    assert not await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    task = asyncio.create_task(keep_months_ahead(pool, months_ahead=2))
+    try:
+        for _ in range(100):
+            if await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", name):
+                break
+            await asyncio.sleep(0.1)
+        assert await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+    finally:
+        task.cancel()
+        await pool.close()
