@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from mappings.base import ResourceMapping
+from searchparams import catalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,26 @@ def _bounds(m: ResourceMapping, first: int) -> str:
     return f" AND part_ts >= ${first} AND part_ts < ${first + 1}" if m.time_partitioned else ""
 
 
+def _side_inserts(m: ResourceMapping, first: int, part: str) -> tuple[list[str], int]:
+    """One CTE per side table inserting its rows from column arrays starting at $first."""
+    ctes, n = [], first
+    for kind in catalog.kinds(m.resource_type):
+        cols = catalog.KIND_COLUMNS[kind]
+        arrays = ", ".join(f"${n + i}::{sql}[]" for i, (_, sql) in enumerate(cols))
+        head = "org_id, part_ts, id" if m.time_partitioned else "org_id, id"
+        values = f"$1, {part}, $2" if m.time_partitioned else "$1, $2"
+        names = ", ".join(name for name, _ in cols)
+        ctes.append(f"ins_{kind} AS (INSERT INTO {m.table}_{kind} ({head}, {names}) "
+                    f"SELECT {values}, * FROM unnest({arrays}))")
+        n += len(cols)
+    return ctes, n
+
+
+def _side_deletes(m: ResourceMapping) -> list[str]:
+    where = f"org_id = $1 AND id = $2{_bounds(m, 3)}"
+    return [f"del_{kind} AS (DELETE FROM {m.table}_{kind} WHERE {where})" for kind in catalog.kinds(m.resource_type)]
+
+
 def _refs_insert(m: ResourceMapping, a: int) -> str:
     return ("INSERT INTO resource_refs (org_id, source_type, source_id, target_type, target_id) "
             f"SELECT $1, '{m.resource_type}', $2, t, i FROM unnest(${a}::text[], ${a + 1}::text[]) AS x(t, i) "
@@ -51,7 +72,8 @@ def _refs_prune(m: ResourceMapping, a: int) -> str:
 @cache
 def statements(m: ResourceMapping) -> Statements:
     """Parameter layouts:
-    insert: $1 org, $2 id, [part_ts], version_id, verb, last_updated, resource, columns..., ref types, ref ids
+    insert: $1 org, $2 id, [part_ts], version_id, verb, last_updated, resource, columns..., ref types, ref ids,
+            then one array per side-table column (searchparams.catalog.KIND_COLUMNS, kinds in order)
     update: $1 org, $2 id, [$3, $4 month of the current row], then the insert's values from part_ts on
     delete: $1 org, $2 id, [$3, $4], then the delete marker's version_id and last_updated
     verb: 'c' POST create, 'n' created by PUT, 'u' PUT update, 'p' patch, 'd' delete marker
@@ -66,19 +88,23 @@ def statements(m: ResourceMapping) -> Statements:
     archive = (f"INSERT INTO {h} (org_id, id, version_id, verb, part_ts, last_updated, resource) "
                f"SELECT org_id, id, version_id, verb, {part}, last_updated, resource FROM {t} WHERE {where}")
     values = ", ".join(f"${i}" for i in range(1, n + 1))
-    insert = (f"WITH refs AS ({_refs_insert(m, n + 1)}) "
+    sides, _ = _side_inserts(m, n + 3, "$3")
+    insert = (f"WITH {', '.join([f'refs AS ({_refs_insert(m, n + 1)})'] + sides)} "
               f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({values})")
     first = 5 if timed else 3
     sets = ", ".join(f"{c} = ${first + i}" for i, c in enumerate(cols[2:]))
     a = first + n - 2
-    update = (f"WITH arch AS ({archive}), pruned AS ({_refs_prune(m, a)}), refs AS ({_refs_insert(m, a)}) "
-              f"UPDATE {t} SET {sets} WHERE {where}")
+    sides, _ = _side_inserts(m, a + 2, f"${first}")
+    ctes = [f"arch AS ({archive})", f"pruned AS ({_refs_prune(m, a)})", f"refs AS ({_refs_insert(m, a)})",
+            *_side_deletes(m), *sides]
+    update = f"WITH {', '.join(ctes)} UPDATE {t} SET {sets} WHERE {where}"
     v = first
     delete = (f"WITH arch AS ({archive}), "
               f"mark AS (INSERT INTO {h} (org_id, id, version_id, verb, part_ts, last_updated) "
               f"SELECT org_id, id, ${v}, 'd', {part}, ${v + 1} FROM {t} WHERE {where}), "
               f"refs AS (DELETE FROM resource_refs WHERE org_id = $1 AND source_type = '{m.resource_type}' "
-              f"AND source_id = $2) DELETE FROM {t} WHERE {where}")
+              f"AND source_id = $2)" + "".join(f", {d}" for d in _side_deletes(m)) +
+              f" DELETE FROM {t} WHERE {where}")
     locate = f"SELECT version_id, last_updated, {part} AS part_ts FROM {t} WHERE {where}"
     return Statements(
         insert=insert,

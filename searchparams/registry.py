@@ -19,6 +19,7 @@ class SearchParamDef:
     targets: tuple[str, ...]      # for reference parameters
     modifiers: tuple[str, ...]
     comparators: tuple[str, ...]
+    components: tuple[dict, ...] = ()    # composite parts: {"definition": url, "expression": relative}
 
 
 @cache
@@ -27,7 +28,7 @@ def _by_type() -> dict[str, dict[str, SearchParamDef]]:
     for p in spec.search_parameters():
         d = SearchParamDef(p["code"], p["type"], p["url"], p.get("expression", ""),
                            tuple(p.get("target", ())), tuple(p.get("modifier", ())),
-                           tuple(p.get("comparator", ())))
+                           tuple(p.get("comparator", ())), tuple(p.get("component", ())))
         for base in p["base"]:
             out.setdefault(base, {})[d.code] = d
     return out

@@ -40,13 +40,21 @@ class PartitionCache:
 
 async def create_tenant_partitions(conn: asyncpg.Connection, org_id: int, months_ahead: int) -> None:
     """The tenant's partitions of every table, and month partitions up to `months_ahead`."""
+    await create_org_partitions(conn, org_id)
+    await create_months_ahead(conn, org_id, months_ahead)
+
+
+async def create_org_partitions(conn: asyncpg.Connection, org_id: int) -> None:
+    """The tenant's own partition of every table (month partitions come separately)."""
     for m in MAPPINGS.values():
         await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", m.table, org_id,
                            m.time_partitioned)
         await conn.execute("SELECT fhir_create_org_partition($1, $2, false)", m.history_table, org_id)
     for table, by_month in SUPPORT_TABLES.items():
         await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", table, org_id, by_month)
-    await create_months_ahead(conn, org_id, months_ahead)
+    timed = {m.table for m in MAPPINGS.values() if m.time_partitioned}
+    for parent, side in await conn.fetch("SELECT parent, side FROM fhir_side_tables ORDER BY side"):
+        await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", side, org_id, parent in timed)
 
 
 async def keep_months_ahead(pool: asyncpg.Pool, months_ahead: int, every_seconds: float = 6 * 3600) -> None:

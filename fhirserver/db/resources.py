@@ -13,7 +13,7 @@ entry serialises concurrent creators of one client-chosen id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Callable
@@ -82,6 +82,7 @@ class Draft:
     part_ts: datetime | None
     refs: tuple[list[str], list[str]]              # (target types, target ids) of local references
     render: Callable[[str, int, datetime], str]    # (id, version, last_updated) -> stored JSON
+    side: list[list] = field(default_factory=list)  # search side tables: one array per column (mappings/sql)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ def _fields(m: ResourceMapping, id_: str, version: int, verb: bytes, ts: datetim
             ) -> tuple[list, str]:
     text = draft.render(id_, version, ts)
     head = [draft.part_ts] if m.time_partitioned else []
-    return head + [version, verb, ts, text] + draft.columns + list(draft.refs), text
+    return head + [version, verb, ts, text] + draft.columns + list(draft.refs) + draft.side, text
 
 
 async def create(conn: asyncpg.Connection, m: ResourceMapping, org: int, draft: Draft) -> Saved:

@@ -17,6 +17,7 @@ from fhirserver.validation import Body, check_id, parse_json, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.fhirtime import instant_text
+from searchparams.index import side_arrays
 
 
 def _renderer(exact: dict):
@@ -51,7 +52,8 @@ def draft_from(body: Body, m: ResourceMapping, ctx: RequestContext, *, url_id: s
     if m.time_partitioned:
         part_ts = ids.clamp(m.clinical_time(resource) or resources.now())
     draft = Draft(columns=m.column_values(resource), part_ts=part_ts,
-                  refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact))
+                  refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact),
+                  side=side_arrays(resource))
     return draft, local
 
 

@@ -32,8 +32,13 @@ class Definition:
 
 
 def _target(prop: dict) -> str | None:
+    """The definition a property's value has; inline enums are codes."""
     ref = prop.get("$ref") or prop.get("items", {}).get("$ref")
-    return ref.rsplit("/", 1)[-1] if ref else None
+    if ref:
+        return ref.rsplit("/", 1)[-1]
+    if "enum" in prop or "enum" in prop.get("items", {}):
+        return "code"
+    return None
 
 
 def _choice_forms(name: str, props: dict, type_names: frozenset[str]) -> dict[str, str]:

@@ -126,10 +126,9 @@ async def test_the_server_keeps_months_ahead_for_every_tenant(owner, dsn):
 
     import asyncpg
 
-    from fhirserver.db.partitions import keep_months_ahead
+    from fhirserver.db.partitions import create_org_partitions, keep_months_ahead
     org = await owner.fetchval("INSERT INTO tenants (slug, name) VALUES ('bare', 'Bare') RETURNING org_id")
-    for m in MAPPINGS.values():
-        await owner.execute("SELECT fhir_create_org_partition($1, $2, $3)", m.table, org, m.time_partitioned)
+    await create_org_partitions(owner, org)
     soon = resources.now().replace(day=1) + timedelta(days=40)
     name = f"claims_o{org}_{soon:%Y}m{soon:%m}"
     assert not await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", name)

@@ -9,7 +9,7 @@ from fhirserver.db.migrate import available, migrate
 from mappings import MAPPINGS
 
 # Small tables Citus would replicate to every node (reference tables), not shard by org_id.
-REFERENCE_TABLES = {"tenants", "schema_migrations"}
+REFERENCE_TABLES = {"tenants", "schema_migrations", "fhir_side_tables"}
 
 
 async def test_every_primary_key_and_unique_index_includes_org_id(owner):
@@ -38,7 +38,8 @@ async def test_every_tenant_table_is_list_partitioned_by_org_id_with_rls(owner):
     tables = {r["relname"]: r for r in rows}
     assert set(tables) - REFERENCE_TABLES == ({m.table for m in MAPPINGS.values()}
                                               | {m.history_table for m in MAPPINGS.values()}
-                                              | {"id_directory", "resource_refs"})
+                                              | {"id_directory", "resource_refs"}
+                                              | {r[0] for r in await owner.fetch("SELECT side FROM fhir_side_tables")})
     for name, r in tables.items():
         if name in REFERENCE_TABLES:
             continue

@@ -1,0 +1,130 @@
+"""Which R4 search parameters the server supports, how each is indexed, and why some are not.
+
+Every parameter the official definitions list for a stored type (and the common ones)
+is either supported, with an index `kind`, or declared unsupported with a reason; the
+CapabilityStatement publishes both, and a test checks nothing falls between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from mappings import MAPPINGS
+from searchparams.fhirpath import Path, Unsupported, compile_expression
+from searchparams.registry import SearchParamDef, params_for
+
+# Index kinds: the side table each parameter's values go to (see searchparams/index.py).
+TOKEN, STRING, DATE, REFERENCE, QUANTITY, COMPOSITE = "tok", "str", "date", "ref", "qty", "comp"
+KIND_OF_TYPE = {"token": TOKEN, "uri": TOKEN, "string": STRING, "date": DATE, "reference": REFERENCE,
+                "quantity": QUANTITY, "number": QUANTITY, "composite": COMPOSITE}
+
+# Answered from columns every resource table has, so never written to side tables.
+MAIN_COLUMNS = {"_id": "id", "_lastUpdated": "last_updated"}
+
+# The columns of each side table after (org_id, [part_ts,] id): name and SQL type.
+KIND_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    TOKEN: (("param", "text"), ("system", "text"), ("code", "text"), ("text", "text")),
+    STRING: (("param", "text"), ("norm", "text"), ("exact", "text")),
+    DATE: (("param", "text"), ("lo", "timestamptz"), ("hi", "timestamptz")),
+    REFERENCE: (("param", "text"), ("target", "text")),
+    QUANTITY: (("param", "text"), ("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")),
+    COMPOSITE: (("param", "text"), ("c1_system", "text"), ("c1_code", "text"), ("v_system", "text"),
+                ("v_code", "text"), ("v_num", "numeric"), ("v_lo", "timestamptz"), ("v_hi", "timestamptz"),
+                ("v_str", "text")),
+}
+
+NOT_SUPPORTED = {
+    "_content": "full-text search over the whole resource is not implemented",
+    "_text": "full-text search over the narrative is not implemented",
+    "_query": "no named queries are defined",
+    "phonetic": "no phonetic matching algorithm is implemented",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    resource_type: str
+    code: str
+    type: str
+    kind: str
+    definition: SearchParamDef
+    path: Path | None = None                  # None for composites (their components have paths)
+    components: tuple["Param", ...] = ()      # composite parts, in order
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    code: str
+    type: str
+    reason: str
+
+
+def _component(resource_type: str, d: SearchParamDef, index: int) -> Param:
+    part = d.components[index]
+    by_url = {p.url: p for p in params_for(resource_type).values()}
+    target = by_url.get(part["definition"])
+    if target is None:
+        raise Unsupported(f"component {part['definition']} is not defined for {resource_type}")
+    # Component expressions are relative to the composite's own nodes ("X" stands for them).
+    path = compile_expression(_relative(part["expression"]), "X")
+    return Param(resource_type, f"{d.code}#{index}", target.type, KIND_OF_TYPE[target.type], target, path)
+
+
+def _relative(expression: str) -> str:
+    """'code' -> 'X.code'; 'value.as(Quantity)' -> '(X.value as Quantity)'."""
+    if expression.startswith("value.as(") and expression.endswith(")"):
+        return f"(X.value as {expression[len('value.as('):-1]})"
+    return f"X.{expression}"
+
+
+def _classify(resource_type: str, d: SearchParamDef) -> Param | Declined:
+    if d.code in NOT_SUPPORTED:
+        return Declined(d.code, d.type, NOT_SUPPORTED[d.code])
+    if d.type == "special":
+        return Declined(d.code, d.type, "special parameters (geographic 'near') are not implemented")
+    try:
+        if d.type == "composite":
+            parts = tuple(_component(resource_type, d, i) for i in range(len(d.components)))
+            return Param(resource_type, d.code, d.type, COMPOSITE, d, compile_expression(d.expression, resource_type),
+                         parts)
+        return Param(resource_type, d.code, d.type, KIND_OF_TYPE[d.type], d,
+                     compile_expression(d.expression, resource_type))
+    except Unsupported as exc:
+        if (resource_type, d.code) in SPECIAL_EXTRACTORS:
+            return Param(resource_type, d.code, d.type, KIND_OF_TYPE[d.type], d, None)
+        return Declined(d.code, d.type, f"expression outside the supported FHIRPath subset ({exc})")
+
+
+# Parameters whose official expression is a boolean test: answered by hand-written paths.
+SPECIAL_EXTRACTORS = {("Patient", "deceased")}
+
+
+@cache
+def catalog(resource_type: str) -> dict[str, Param | Declined]:
+    return {code: _classify(resource_type, d) for code, d in sorted(params_for(resource_type).items())}
+
+
+def supported(resource_type: str) -> dict[str, Param]:
+    return {c: p for c, p in catalog(resource_type).items() if isinstance(p, Param)}
+
+
+def declined(resource_type: str) -> dict[str, Declined]:
+    return {c: p for c, p in catalog(resource_type).items() if isinstance(p, Declined)}
+
+
+def indexed(resource_type: str) -> dict[str, Param]:
+    """Supported parameters whose values go to side tables."""
+    return {c: p for c, p in supported(resource_type).items() if c not in MAIN_COLUMNS}
+
+
+def kinds(resource_type: str) -> tuple[str, ...]:
+    """The side tables a type needs, in a fixed order."""
+    used = {p.kind for p in indexed(resource_type).values()}
+    if any(p.kind == REFERENCE for p in indexed(resource_type).values()):
+        used.add(TOKEN)   # Reference.identifier values (":identifier") are tokens
+    return tuple(k for k in (TOKEN, STRING, DATE, REFERENCE, QUANTITY, COMPOSITE) if k in used)
+
+
+def stored_types() -> tuple[str, ...]:
+    return tuple(sorted(MAPPINGS))
