@@ -11,18 +11,21 @@ from datetime import datetime, timezone
 
 from fhirserver.spec import FHIR_VERSION
 from mappings import MAPPINGS
-from mappings.bindings import binding
-from searchparams.registry import params_for
+from searchparams import catalog
 
 SOFTWARE_VERSION = "0.1.0"
+# Where the statement says which R4 parameters of a type this server does not support, and why.
+UNSUPPORTED_EXTENSION = "urn:fhirserver:capability:unsupported-search-param"
 
 
 def _search_params(resource_type: str) -> list[dict]:
-    out = []
-    for code, d in sorted(params_for(resource_type).items()):
-        if binding(resource_type, code) is not None:
-            out.append({"name": code, "definition": d.url, "type": d.type})
-    return out
+    return [{"name": code, "definition": p.definition.url, "type": p.type}
+            for code, p in catalog.supported(resource_type).items()]
+
+
+def _declined(resource_type: str) -> list[dict]:
+    return [{"url": UNSUPPORTED_EXTENSION, "valueString": f"{code}: {d.reason}"}
+            for code, d in catalog.declined(resource_type).items()]
 
 
 def capability_statement(base_url: str, type_interactions: list[str], instance_interactions: list[str],
@@ -44,6 +47,7 @@ def capability_statement(base_url: str, type_interactions: list[str], instance_i
         }
         if search_supported:
             entry["searchParam"] = _search_params(resource_type)
+            entry["extension"] = _declined(resource_type)
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",

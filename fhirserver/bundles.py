@@ -36,14 +36,18 @@ def _shell(kind: str, links: list[dict]) -> dict:
             "type": kind, "link": links}
 
 
-def searchset(base: str, resource_type: str, rows: list[tuple[str, str]], links: list[dict],
-              total: int | None) -> dict:
+def searchset(base: str, resource_type: str, matches: list[tuple[str, object]], links: list[dict],
+              total: int | None, included: list[tuple[str, str, str]] = ()) -> dict:
+    """`matches`: (id, resource as orjson.Fragment or dict); `included`: (type, id, JSON text)."""
     bundle = _shell("searchset", links)
     if total is not None:
         bundle["total"] = total
-    if rows:   # FHIR JSON has no empty arrays
-        bundle["entry"] = [{"fullUrl": f"{base}/{resource_type}/{id_}", "resource": orjson.Fragment(text),
-                            "search": {"mode": "match"}} for id_, text in rows]
+    entries = [{"fullUrl": f"{base}/{resource_type}/{id_}", "resource": resource, "search": {"mode": "match"}}
+               for id_, resource in matches]
+    entries += [{"fullUrl": f"{base}/{kind}/{id_}", "resource": orjson.Fragment(text),
+                 "search": {"mode": "include"}} for kind, id_, text in included]
+    if entries:   # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
     return bundle
 
 

@@ -1,8 +1,10 @@
-"""How a search parameter is answered from a mapping's columns.
+"""Search parameters answered from a resource table's own columns instead of its side tables.
 
-Each binding names the column(s) that hold the parameter's values, in the form the
-write path stored them (mappings/extract.py). Parameters without a binding are
-reported as unsupported (strict handling: 400; in the CapabilityStatement: absent).
+Only single-valued elements qualify, where the column holds exactly the one value the
+parameter's expression selects (so no match can be missed). They let the seed's hot
+queries use composite B-tree indexes (`(subject, period_start DESC)`...) and ORDER BY
+LIMIT scans. Every other supported parameter is answered from the side tables
+(searchparams/index.py); both give the same results (tests/property checks search).
 """
 
 from __future__ import annotations
@@ -11,31 +13,14 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class TokenArray:
-    """text[] of "S|C", "*|C", "S|" strings (extract.tokens_of)."""
-    column: str
-
-
-@dataclass(frozen=True, slots=True)
 class Code:
-    """A scalar code (status, gender): the system is fixed by the element's binding."""
+    """A scalar code (status, gender): its system is implied by the element's binding."""
     column: str
 
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """A scalar "Type/id" reference."""
-    column: str
-
-
-@dataclass(frozen=True, slots=True)
-class RefArray:
-    column: str
-
-
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A normalised (case- and accent-folded) string, matched by prefix."""
+    """A scalar reference, "Type/id" for local targets."""
     column: str
 
 
@@ -46,7 +31,7 @@ class DateRange:
     end: str
 
 
-Binding = TokenArray | Code | Ref | RefArray | Text | DateRange
+Binding = Code | Ref | DateRange
 
 COMMON: dict[str, Binding] = {
     "_id": Code("id"),
@@ -54,38 +39,22 @@ COMMON: dict[str, Binding] = {
 }
 
 BY_TYPE: dict[str, dict[str, Binding]] = {
-    "Organization": {"identifier": TokenArray("identifiers"), "name": Text("name"),
-                     "partof": Ref("partof")},
-    "Location": {"identifier": TokenArray("identifiers"), "name": Text("name"), "status": Code("status"),
-                 "organization": Ref("organization")},
-    "Practitioner": {"identifier": TokenArray("identifiers"), "family": Text("family"),
-                     "given": Text("given")},
-    "Patient": {"identifier": TokenArray("identifiers"), "family": Text("family"), "given": Text("given"),
-                "birthdate": DateRange("birth_date", "birth_date_end"), "gender": Code("gender"),
+    "Organization": {"partof": Ref("partof")},
+    "Location": {"status": Code("status"), "organization": Ref("organization")},
+    "Practitioner": {},
+    "Patient": {"birthdate": DateRange("birth_date", "birth_date_end"), "gender": Code("gender"),
                 "organization": Ref("organization")},
-    "Encounter": {"identifier": TokenArray("identifiers"), "status": Code("status"),
-                  "subject": Ref("subject"), "patient": Ref("subject"),
-                  "practitioner": Ref("practitioner"), "location": Ref("location"),
-                  "service-provider": Ref("service_provider"),
-                  "date": DateRange("period_start", "period_end")},
-    "Observation": {"identifier": TokenArray("identifiers"), "status": Code("status"),
-                    "category": TokenArray("category"), "code": TokenArray("code"),
-                    "subject": Ref("subject"), "patient": Ref("subject"), "encounter": Ref("encounter"),
-                    "date": DateRange("effective_start", "effective_end")},
-    "Appointment": {"identifier": TokenArray("identifiers"), "status": Code("status"),
-                    "date": DateRange("start_ts", "start_ts"), "patient": Ref("patient"),
-                    "practitioner": Ref("practitioner"), "location": Ref("location")},
-    "MedicationRequest": {"identifier": TokenArray("identifiers"), "status": Code("status"),
-                          "intent": Code("intent"), "code": TokenArray("code"),
-                          "subject": Ref("subject"), "patient": Ref("subject"),
-                          "encounter": Ref("encounter"), "requester": Ref("requester"),
-                          "authoredon": DateRange("authored_on", "authored_on")},
-    "Claim": {"identifier": TokenArray("identifiers"), "status": Code("status"), "use": Code("use"),
-              "patient": Ref("patient"), "provider": Ref("provider"),
-              "created": DateRange("created", "created")},
-    "AuditEvent": {"action": Code("action"), "outcome": Code("outcome"),
-                   "date": DateRange("recorded", "recorded"), "agent": RefArray("agent"),
-                   "entity": RefArray("entity")},
+    "Encounter": {"status": Code("status"), "subject": Ref("subject"), "patient": Ref("subject"),
+                  "service-provider": Ref("service_provider"), "date": DateRange("period_start", "period_end")},
+    "Observation": {"status": Code("status"), "subject": Ref("subject"), "patient": Ref("subject"),
+                    "encounter": Ref("encounter"), "date": DateRange("effective_start", "effective_end")},
+    "Appointment": {"status": Code("status"), "date": DateRange("start_ts", "start_ts")},
+    "MedicationRequest": {"status": Code("status"), "intent": Code("intent"), "subject": Ref("subject"),
+                          "patient": Ref("subject"), "encounter": Ref("encounter"),
+                          "requester": Ref("requester"), "authoredon": DateRange("authored_on", "authored_on")},
+    "Claim": {"status": Code("status"), "use": Code("use"), "patient": Ref("patient"),
+              "provider": Ref("provider"), "created": DateRange("created", "created")},
+    "AuditEvent": {"action": Code("action"), "outcome": Code("outcome"), "date": DateRange("recorded", "recorded")},
 }
 
 

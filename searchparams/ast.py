@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +18,7 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class Text:
-    value: str
+    value: str                  # folded (case and accents) unless the modifier is :exact
 
     def __str__(self) -> str:
         return repr(self.value)
@@ -25,11 +26,10 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    types: tuple[str, ...]      # candidate target types
-    id: str
+    targets: tuple[str, ...]    # "Type/id" candidates, or one absolute URL
 
     def __str__(self) -> str:
-        return f"{'|'.join(self.types)}/{self.id}"
+        return "|".join(self.targets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,47 @@ class Date:
         return f"{self.prefix}[{self.start.isoformat()},{self.end.isoformat()})"
 
 
-Value = Token | Text | Reference | Date
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A number or quantity value: `lo`/`hi` is the range its written precision implies."""
+
+    prefix: str
+    value: Decimal
+    lo: Decimal
+    hi: Decimal
+    system: str | None = None   # quantities only
+    code: str | None = None
+
+    def __str__(self) -> str:
+        unit = f" {self.system or ''}|{self.code}" if self.code or self.system else ""
+        return f"{self.prefix}{self.value}[{self.lo},{self.hi}){unit}"
+
+
+@dataclass(frozen=True, slots=True)
+class Uri:
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Composite:
+    parts: tuple["Value", ...]
+
+    def __str__(self) -> str:
+        return "$".join(str(p) for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    missing: bool
+
+    def __str__(self) -> str:
+        return f"missing={str(self.missing).lower()}"
+
+
+Value = Token | Text | Reference | Date | Number | Uri | Composite | Missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +99,80 @@ class Clause:
 
 
 @dataclass(frozen=True, slots=True)
-class Search:
-    resource_type: str
-    clauses: tuple[Clause, ...]
-    count: int
-    summary_count: bool = False
-    total: str = "none"                 # none | accurate
-    after_id: str | None = None         # keyset cursor: ids greater than this
-    applied: tuple[tuple[str, str], ...] = ()   # what the self link shows
+class Chain:
+    """`code:Type.inner`: references through `code` to a `Type` resource matching `inner`."""
+
+    code: str
+    target_type: str
+    inner: "Filter"
 
     def __str__(self) -> str:
-        return f"(search {self.resource_type} (and {' '.join(str(c) for c in self.clauses)}))"
+        return f"(chain {self.code} {self.target_type} {self.inner})"
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """`_has:Type:ref:inner`: some `Type` resource referring here through `ref` matches `inner`."""
+
+    source_type: str
+    ref_code: str
+    inner: "Filter"
+
+    def __str__(self) -> str:
+        return f"(has {self.source_type} {self.ref_code} {self.inner})"
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """Filters OR-ed: an untyped chain (`subject.name`) over every stored target type."""
+
+    filters: tuple["Filter", ...]
+
+    def __str__(self) -> str:
+        return f"(or {' '.join(str(f) for f in self.filters)})"
+
+
+Filter = Clause | Chain | Has | AnyOf
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    code: str
+    descending: bool
+
+    def __str__(self) -> str:
+        return ("-" if self.descending else "") + self.code
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    source_type: str
+    code: str
+    target_type: str | None
+    iterate: bool
+    reverse: bool
+
+    def __str__(self) -> str:
+        kind = "revinclude" if self.reverse else "include"
+        return f"({kind}{':iterate' if self.iterate else ''} {self.source_type}:{self.code}:{self.target_type or '*'})"
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    resource_type: str
+    filters: tuple[Filter, ...]
+    count: int
+    sort: tuple[SortKey, ...] = ()
+    includes: tuple[Include, ...] = ()
+    summary: str | None = None          # true | text | data | count | false
+    elements: tuple[str, ...] = ()
+    total: str = "none"                 # none | estimate | accurate
+    cursor: str | None = None           # opaque page token
+    applied: tuple[tuple[str, str], ...] = ()   # what the self link shows
+
+    @property
+    def clauses(self) -> tuple[Filter, ...]:
+        return self.filters
+
+    def __str__(self) -> str:
+        return f"(search {self.resource_type} (and {' '.join(str(c) for c in self.filters)}))"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from mappings import MAPPINGS
-from searchparams.fhirpath import Path, Unsupported, compile_expression
+from searchparams.fhirpath import Path, Unsupported, compile_expression, terminal_types
 from searchparams.registry import SearchParamDef, params_for
 
 # Index kinds: the side table each parameter's values go to (see searchparams/index.py).
@@ -49,8 +49,14 @@ class Param:
     type: str
     kind: str
     definition: SearchParamDef
-    path: Path | None = None                  # None for composites (their components have paths)
+    path: Path | None = None                  # None: a hand-written extractor (index.py)
     components: tuple["Param", ...] = ()      # composite parts, in order
+
+    @property
+    def implicit_system(self) -> bool:
+        """Token values of primitive `code` elements carry no system: the binding implies it,
+        so `system|code` searches must also match rows without a system (search.html#token)."""
+        return self.type == "token" and bool(_primitive_terminals(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +134,17 @@ def kinds(resource_type: str) -> tuple[str, ...]:
 
 def stored_types() -> tuple[str, ...]:
     return tuple(sorted(MAPPINGS))
+
+
+@cache
+def _primitive_terminals_of(resource_type: str, code: str) -> frozenset[str]:
+    d = params_for(resource_type)[code]
+    try:
+        types = terminal_types(d.expression, resource_type)
+    except Unsupported:
+        return frozenset()
+    return frozenset(t for t in types if t in ("code", "string", "boolean", "id", "uri"))
+
+
+def _primitive_terminals(p: Param) -> frozenset[str]:
+    return _primitive_terminals_of(p.resource_type, p.code) if "#" not in p.code else frozenset()

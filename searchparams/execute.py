@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncpg
+import orjson
 
+from mappings import MAPPINGS
 from mappings.base import ResourceMapping
+from mappings.bindings import Ref, binding
 from searchparams import ast
-from searchparams.compile import compile_count, compile_ids, compile_page
+from searchparams.sqlgen.select import compile_count, compile_ids, compile_page
+
+MAX_INCLUDED = 1000
+MAX_ITERATIONS = 4
 
 
 async def matching_ids(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
@@ -15,14 +21,112 @@ async def matching_ids(conn: asyncpg.Connection, m: ResourceMapping, search: ast
     return [r[0] for r in await conn.fetch(q.sql, *q.params)]
 
 
-async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search,
-               org_id: int) -> tuple[list[tuple[str, str]], bool]:
-    """(id, resource) rows of one page, and whether more follow."""
-    q = compile_page(m, search, org_id, search.count + 1)
+async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
+               cursor: list | None) -> tuple[list[tuple[str, str]], list | None]:
+    """(id, resource) rows of one page, and the cursor of the next page (None at the end)."""
+    q = compile_page(m, search, org_id, search.count + 1, cursor)
     rows = await conn.fetch(q.sql, *q.params)
-    return [(r[0], r[1]) for r in rows[:search.count]], len(rows) > search.count
+    more = len(rows) > search.count
+    rows = rows[:search.count]
+    after = None
+    if more and rows:
+        last = rows[-1]
+        after = [_jsonable(last[2 + i]) for i in range(q.sort_width)] + [last[0]]
+    return [(r[0], r[1]) for r in rows], after
+
+
+def _jsonable(value: object) -> object:
+    return value if value is None or isinstance(value, (str, int, float)) else orjson.loads(orjson.dumps(
+        value, default=str))
 
 
 async def count(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int) -> int:
     q = compile_count(m, search, org_id)
     return await conn.fetchval(q.sql, *q.params)
+
+
+async def estimate(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int) -> int:
+    """The planner's row estimate: what _total=estimate asks for, at the cost of planning only."""
+    q = compile_ids(m, search, org_id, 2**31 - 1)
+    plan = orjson.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + q.sql, *q.params))
+    return int(plan[0]["Plan"].get("Plan Rows", 0))
+
+
+async def explain(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
+                  cursor: list | None) -> tuple[str, tuple, object]:
+    q = compile_page(m, search, org_id, search.count + 1, cursor)
+    plan = await conn.fetchval("EXPLAIN (FORMAT JSON, VERBOSE) " + q.sql, *q.params)
+    return q.sql, q.params, orjson.loads(plan)
+
+
+async def _references_from(conn, source: ResourceMapping, ids: list[str], code: str, org_id: int) -> list[str]:
+    b = binding(source.resource_type, code)
+    if isinstance(b, Ref):
+        rows = await conn.fetch(f"SELECT {b.column} FROM {source.table} WHERE org_id = $1 AND id = ANY($2) "
+                                f"AND {b.column} IS NOT NULL", org_id, ids)
+    else:
+        rows = await conn.fetch(f"SELECT target FROM {source.table}_ref WHERE org_id = $1 AND id = ANY($2) "
+                                "AND param = $3", org_id, ids, code)
+    return [r[0] for r in rows]
+
+
+async def _referring(conn, source: ResourceMapping, targets: list[str], code: str, org_id: int,
+                     limit: int) -> list[tuple[str, str]]:
+    b = binding(source.resource_type, code)
+    if isinstance(b, Ref):
+        sql = (f"SELECT id, resource FROM {source.table} WHERE org_id = $1 AND {b.column} = ANY($2) "
+               "ORDER BY id LIMIT $3")
+    else:
+        sql = (f"SELECT a.id, a.resource FROM {source.table} a WHERE a.org_id = $1 AND EXISTS ("
+               f"SELECT 1 FROM {source.table}_ref s WHERE s.org_id = $1 AND s.id = a.id"
+               f"{' AND s.part_ts = a.part_ts' if source.time_partitioned else ''} "
+               "AND s.param = $4 AND s.target = ANY($2)) ORDER BY a.id LIMIT $3")
+        return [(r[0], r[1]) for r in await conn.fetch(sql, org_id, targets, limit, code)]
+    return [(r[0], r[1]) for r in await conn.fetch(sql, org_id, targets, limit)]
+
+
+async def _fetch(conn, type_name: str, ids: list[str], org_id: int) -> list[tuple[str, str]]:
+    m = MAPPINGS[type_name]
+    rows = await conn.fetch(f"SELECT id, resource FROM {m.table} WHERE org_id = $1 AND id = ANY($2) ORDER BY id",
+                            org_id, ids)
+    return [(r[0], r[1]) for r in rows]
+
+
+async def includes(conn: asyncpg.Connection, search: ast.Search, matches: list[tuple[str, str]],
+                   org_id: int) -> list[tuple[str, str, str]]:
+    """(type, id, resource) of _include and _revinclude targets of the page (and, with
+    :iterate, of what they bring in), each once, matches excluded, at most MAX_INCLUDED."""
+    seen = {(search.resource_type, id_) for id_, _ in matches}
+    frontier = {search.resource_type: [id_ for id_, _ in matches]}
+    out: list[tuple[str, str, str]] = []
+    for round_ in range(MAX_ITERATIONS):
+        found: dict[str, list[str]] = {}
+        for inc in search.includes:
+            if round_ > 0 and not inc.iterate:
+                continue
+            for type_name, id_, text in await _one_include(conn, inc, frontier, org_id):
+                if (type_name, id_) not in seen and len(out) < MAX_INCLUDED:
+                    seen.add((type_name, id_))
+                    out.append((type_name, id_, text))
+                    found.setdefault(type_name, []).append(id_)
+        if not found:
+            break
+        frontier = found
+    return out
+
+
+async def _one_include(conn, inc: ast.Include, frontier: dict[str, list[str]], org_id: int):
+    source = MAPPINGS[inc.source_type]
+    if not inc.reverse:
+        ids = frontier.get(inc.source_type)
+        if not ids:
+            return []
+        by_type: dict[str, list[str]] = {}
+        for ref in await _references_from(conn, source, ids, inc.code, org_id):
+            type_name, _, target = ref.partition("/")
+            if type_name in MAPPINGS and "/" not in target and inc.target_type in (None, type_name):
+                by_type.setdefault(type_name, []).append(target)
+        return [(t, i, text) for t, targets in by_type.items() for i, text in await _fetch(conn, t, targets, org_id)]
+    targets = [f"{t}/{i}" for t, ids in frontier.items() for i in ids]
+    rows = await _referring(conn, source, targets, inc.code, org_id, MAX_INCLUDED)
+    return [(inc.source_type, i, text) for i, text in rows]

@@ -149,3 +149,33 @@ def _split_union(expression: str) -> list[str]:
 def select(expression: str, resource: dict) -> list[Node]:
     """Evaluate an expression on a resource (uncached convenience for tests)."""
     return compile_expression(expression, resource["resourceType"])([(resource, resource["resourceType"])])
+
+
+def terminal_types(expression: str, resource_type: str) -> frozenset[str]:
+    """The definition names the expression can end on (statically, ignoring `where` filters)."""
+    found: set[str] = set()
+    for term in _split_union(expression):
+        as_type = None
+        term = term.strip()
+        if m := _AS.fullmatch(term):
+            term, as_type = m.group(1).strip(), m.group(2)
+        head, _, rest = term.partition(".")
+        if head not in (resource_type, "Resource", "DomainResource"):
+            continue
+        current = {resource_type}
+        for step in (_steps(rest) if rest else []):
+            if step.kind != "child":
+                continue
+            nxt = set()
+            for def_name in current:
+                d = definitions().get(def_name)
+                if d is None:
+                    continue
+                if step.a in d.children:
+                    nxt.add(d.children[step.a])
+                nxt |= {_primitive_of(form[len(step.a):]) for form, base in d.choices.items() if base == step.a}
+            current = nxt
+        if as_type is not None:
+            current = {t for t in current if t.lower() == as_type.lower()}
+        found |= current
+    return frozenset(found)

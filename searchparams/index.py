@@ -44,7 +44,8 @@ def _tokens(param: str, node: Node) -> list[tuple]:
             rows.append((param, None, None, normalize_text(value["text"])))
         return rows
     if kind == "Coding":
-        rows = [(param, value.get("system"), value.get("code"), None)] if value.get("code") or value.get("system") else []
+        has_value = value.get("code") or value.get("system")
+        rows = [(param, value.get("system"), value.get("code"), None)] if has_value else []
         if value.get("display"):
             rows.append((param, None, None, normalize_text(value["display"])))
         return rows
@@ -95,8 +96,8 @@ def _dates(param: str, node: Node) -> list[tuple]:
     return [(param, span[0], span[1])] if span and (span[0] or span[1]) else []
 
 
-def _references(param: str, node: Node) -> tuple[list[tuple], list[tuple]]:
-    """(ref rows, token rows for :identifier)."""
+def _references(param: str, node: Node, base: str) -> tuple[list[tuple], list[tuple]]:
+    """(ref rows, token rows for :identifier). References to our own base are made relative."""
     value, kind = node
     if isinstance(value, str):
         return [(param, value)], []
@@ -108,6 +109,8 @@ def _references(param: str, node: Node) -> tuple[list[tuple], list[tuple]]:
         parts = ref.split("/")
         if len(parts) >= 4 and parts[-2] == "_history":
             ref = "/".join(parts[:-2])
+        if base and ref.startswith(base + "/"):
+            ref = ref[len(base) + 1:]
         refs.append((param, ref))
     if isinstance(value.get("identifier"), dict):
         ident = value["identifier"]
@@ -178,7 +181,7 @@ def _plan(resource_type: str) -> tuple[Param, ...]:
     return tuple(catalog.indexed(resource_type).values())
 
 
-def index_rows(resource: dict) -> dict[str, list[tuple]]:
+def index_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
     """Side-table rows, by kind, for every supported parameter of the resource's type."""
     resource_type = resource["resourceType"]
     root = [(resource, resource_type)]
@@ -196,7 +199,7 @@ def index_rows(resource: dict) -> dict[str, list[tuple]]:
             out[DATE] += [r for n in nodes for r in _dates(p.code, n)]
         elif p.kind == REFERENCE:
             for n in nodes:
-                refs, toks = _references(p.code, n)
+                refs, toks = _references(p.code, n, base)
                 out[REFERENCE] += refs
                 out[TOKEN] += toks
         elif p.kind == QUANTITY:
@@ -206,9 +209,9 @@ def index_rows(resource: dict) -> dict[str, list[tuple]]:
     return {k: sorted(set(rows), key=repr) for k, rows in out.items()}
 
 
-def side_arrays(resource: dict) -> list[list]:
+def side_arrays(resource: dict, base: str = "") -> list[list]:
     """index_rows as the column arrays the storage statements unnest (mappings/sql.py)."""
-    rows = index_rows(resource)
+    rows = index_rows(resource, base)
     arrays: list[list] = []
     for kind in catalog.kinds(resource["resourceType"]):
         width = len(catalog.KIND_COLUMNS[kind])

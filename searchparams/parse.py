@@ -1,116 +1,289 @@
-"""From query items to `ast.Search`, with R4's escaping, prefixes and handling rules.
+"""From query items to `ast.Search`, with R4's escaping, prefixes, modifiers and handling rules.
 
 Unknown or unsupported parameters: with `strict` handling they are a 400; with
 `lenient` they are dropped and left out of `applied`, so the Bundle's self link
-shows exactly what was searched (search.html#errors).
+shows exactly what was searched (search.html#errors). A value that cannot be read
+(a date that is no date) is a 400 either way: ignoring it would widen the result.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from fhirserver.outcomes import Category, FhirError, Issue
-from mappings.bindings import DateRange, Ref, RefArray, binding
+from mappings import MAPPINGS
 from mappings.extract import normalize_text
 from mappings.fhirtime import interval
-from searchparams import ast
-from searchparams.registry import lookup
+from searchparams import ast, catalog
+from searchparams.catalog import Declined, Param
 
-CONTROL = {"_count", "_summary", "_total", "_format", "_pretty", "_cursor"}
 MAX_COUNT = 1000
 DEFAULT_COUNT = 50
-_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _SPLIT_COMMA = re.compile(r"(?<!\\),")
 _SPLIT_BAR = re.compile(r"(?<!\\)\|")
+_SPLIT_DOLLAR = re.compile(r"(?<!\\)\$")
+MODIFIERS = {
+    "string": {"exact", "contains", "missing"},
+    "token": {"not", "text", "missing", "of-type"},
+    "reference": {"identifier", "missing"},
+    "date": {"missing"}, "number": {"missing"}, "quantity": {"missing"},
+    "uri": {"below", "above", "missing"},
+    "composite": set(),
+}
+RESULT_PARAMS = {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total",
+                 "_cursor", "_format", "_pretty", "_explain"}
 
 
-def _unescape(value: str) -> str:
+class Refused(ValueError):
+    """A parameter this server cannot apply: unknown, unsupported, or a modifier it lacks."""
+
+    def __init__(self, msg: str, text: str) -> None:
+        super().__init__(text)
+        self.msg = msg
+
+
+def unescape(value: str) -> str:
     return re.sub(r"\\([,$|\\])", r"\1", value)
 
 
-def _problem(msg: str, text: str, code: str = "not-supported") -> Issue:
-    return Issue(code, text, msg)
+def _prefixed(raw: str) -> tuple[str, str]:
+    return (raw[:2], raw[2:]) if raw[:2] in PREFIXES and len(raw) > 2 else ("eq", raw)
 
 
 def _token(raw: str) -> ast.Token:
     parts = _SPLIT_BAR.split(raw, maxsplit=1)
     if len(parts) == 1:
-        return ast.Token(None, _unescape(raw))
-    system, code = (_unescape(p) for p in parts)
+        return ast.Token(None, unescape(raw))
+    system, code = (unescape(p) for p in parts)
     return ast.Token(system, code or None)
 
 
 def _date(raw: str) -> ast.Date:
-    prefix = raw[:2] if raw[:2] in _PREFIXES else "eq"
-    text = raw[2:] if raw[:2] in _PREFIXES else raw
+    prefix, text = _prefixed(raw)
     span = interval(text)
     if span is None:
         raise ValueError(f"'{text}' is not a FHIR date")
     return ast.Date(prefix, *span)
 
 
-def _reference(raw: str, code: str, resource_type: str) -> ast.Reference:
-    targets = lookup(resource_type, code).targets
-    parts = raw.rstrip("/").split("/")
-    if len(parts) >= 2 and parts[-2] in targets:
-        return ast.Reference((parts[-2],), parts[-1])
+def _number(raw: str, system: str | None = None, code: str | None = None) -> ast.Number:
+    """A number and the range its precision implies: 100 is [99.5, 100.5), 1e2 is [50, 150)."""
+    prefix, text = _prefixed(raw)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"'{text}' is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"'{text}' is not a number")
+    half = Decimal(5).scaleb(value.as_tuple().exponent - 1)
+    return ast.Number(prefix, value, value - half, value + half, system, code)
+
+
+def _quantity(raw: str) -> ast.Number:
+    parts = [unescape(p) for p in _SPLIT_BAR.split(raw)]
+    if len(parts) not in (1, 3):
+        raise ValueError(f"'{raw}' is not number|system|code")
     if len(parts) == 1:
-        return ast.Reference(targets, raw)
-    raise ValueError(f"'{raw}' is not a reference this parameter accepts ({', '.join(targets)})")
+        return _number(parts[0])
+    return _number(parts[0], parts[1] or None, parts[2] or None)
 
 
-def _values(resource_type: str, code: str, raw: str) -> tuple[ast.Value, ...]:
-    kind = binding(resource_type, code)
-    out = []
-    for piece in _SPLIT_COMMA.split(raw):
-        if isinstance(kind, DateRange):
-            out.append(_date(piece))
-        elif isinstance(kind, (Ref, RefArray)):
-            out.append(_reference(_unescape(piece), code, resource_type))
-        elif lookup(resource_type, code).type == "token":
-            out.append(_token(piece))
-        else:
-            out.append(ast.Text(normalize_text(_unescape(piece))))
-    return tuple(out)
+def _reference(raw: str, p: Param, target_type: str | None) -> ast.Reference:
+    value = unescape(raw)
+    targets = tuple(t for t in p.definition.targets if target_type in (None, t))
+    if "://" in value or value.startswith("urn:"):
+        return ast.Reference((value,))
+    parts = value.rstrip("/").split("/")
+    if len(parts) == 2 and parts[0] and parts[1]:
+        if parts[0] not in targets:
+            raise ValueError(f"'{value}' is not a reference this parameter accepts ({', '.join(targets)})")
+        return ast.Reference((value,))
+    if len(parts) == 1 and value:
+        return ast.Reference(tuple(f"{t}/{value}" for t in targets))
+    raise ValueError(f"'{value}' is not a reference")
 
 
-def _count(raw: str) -> int:
-    if not raw.isdigit():
-        raise ValueError("_count must be a non-negative integer")
-    return min(int(raw), MAX_COUNT)
+def _missing(raw: str) -> ast.Missing:
+    if raw not in ("true", "false"):
+        raise ValueError(":missing takes true or false")
+    return ast.Missing(raw == "true")
+
+
+def _value(p: Param, raw: str, modifier: str | None, target_type: str | None) -> ast.Value:
+    if modifier == "missing":
+        return _missing(raw)
+    kind = p.type
+    if kind == "token" or (kind == "reference" and modifier == "identifier"):
+        if modifier == "text":
+            return ast.Text(normalize_text(unescape(raw)))
+        if modifier == "of-type":
+            parts = [unescape(x) for x in _SPLIT_BAR.split(raw)]
+            if len(parts) != 3:
+                raise ValueError(":of-type takes type-system|type-code|value")
+            return ast.Token(f"{parts[0]}|{parts[1]}", parts[2])
+        return _token(raw)
+    if kind == "string":
+        return ast.Text(unescape(raw) if modifier == "exact" else normalize_text(unescape(raw)))
+    if kind == "date":
+        return _date(raw)
+    if kind == "number":
+        return _number(raw)
+    if kind == "quantity":
+        return _quantity(raw)
+    if kind == "uri":
+        return ast.Uri(unescape(raw))
+    if kind == "reference":
+        return _reference(raw, p, target_type)
+    if kind == "composite":
+        pieces = _SPLIT_DOLLAR.split(raw)
+        if len(pieces) != len(p.components):
+            raise ValueError(f"'{raw}' needs {len(p.components)} parts separated by $")
+        return ast.Composite(tuple(_value(c, piece, None, None) for c, piece in zip(p.components, pieces)))
+    raise ValueError(f"{kind} parameters are not searchable")
+
+
+def _lookup(resource_type: str, code: str) -> Param:
+    entry = catalog.catalog(resource_type).get(code)
+    if entry is None:
+        raise Refused("SP-UNKNOWN", f"Unknown search parameter '{code}' for {resource_type}")
+    if isinstance(entry, Declined):
+        raise Refused("SP-UNSUPPORTED", f"Search parameter '{code}' of {resource_type} is not supported: "
+                      f"{entry.reason}")
+    return entry
+
+
+def _chain_targets(p: Param, target_type: str | None) -> list[str]:
+    types = [t for t in p.definition.targets if t in MAPPINGS and target_type in (None, t)]
+    if not types:
+        raise Refused("SP-CHAIN-TARGET", f"'{p.code}' cannot be chained to "
+                      f"{target_type or 'a resource type this server stores'}")
+    return types
+
+
+def parse_filter(resource_type: str, key: str, raw: str) -> ast.Filter:
+    """One filter parameter (`code[:modifier][.chain]` or `_has:...`) with its raw value."""
+    if key.startswith("_has:"):
+        parts = key.split(":", 3)
+        if len(parts) != 4 or parts[1] not in MAPPINGS:
+            raise Refused("SP-HAS", f"'{key}' is not _has:Type:reference:parameter over a stored type")
+        ref = _lookup(parts[1], parts[2])
+        if ref.type != "reference" or resource_type not in ref.definition.targets:
+            raise Refused("SP-HAS", f"{parts[1]}.{parts[2]} does not refer to {resource_type}")
+        return ast.Has(parts[1], parts[2], parse_filter(parts[1], parts[3], raw))
+    head, dot, rest = key.partition(".")
+    code, _, modifier = head.partition(":")
+    p = _lookup(resource_type, code)
+    if dot:
+        if p.type != "reference":
+            raise Refused("SP-CHAIN", f"Only reference parameters can be chained, not '{code}'")
+        chains = [ast.Chain(code, t, parse_filter(t, rest, raw)) for t in _chain_targets(p, modifier or None)
+                  if _can_chain(t, rest)]
+        if not chains:
+            raise Refused("SP-CHAIN", f"No target of '{code}' has a parameter '{rest.split('.')[0]}'")
+        return chains[0] if len(chains) == 1 else ast.AnyOf(tuple(chains))
+    target_type = None
+    if p.type == "reference" and modifier and modifier[0].isupper():
+        target_type, modifier = modifier, ""
+        if target_type not in p.definition.targets:
+            raise ValueError(f"'{target_type}' is not a target of '{code}'")
+    if modifier and modifier not in MODIFIERS[p.type]:
+        raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for {p.type} parameter '{code}'")
+    if modifier == "of-type" and code != "identifier":
+        raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
+    values = tuple(_value(p, piece, modifier or None, target_type) for piece in _SPLIT_COMMA.split(raw))
+    return ast.Clause(code, modifier or None, values)
+
+
+def _can_chain(resource_type: str, rest: str) -> bool:
+    code = re.split(r"[.:]", rest, maxsplit=1)[0]
+    return code.startswith("_has") or code in catalog.supported(resource_type)
+
+
+@dataclass
+class _Result:
+    count: int = DEFAULT_COUNT
+    sort: list[ast.SortKey] = field(default_factory=list)
+    includes: list[ast.Include] = field(default_factory=list)
+    summary: str | None = None
+    elements: tuple[str, ...] = ()
+    total: str = "none"
+    cursor: str | None = None
+
+
+def _result_param(resource_type: str, key: str, raw: str, r: _Result) -> bool:
+    """Apply a result parameter; False when it is not one we know."""
+    name, _, modifier = key.partition(":")
+    if key == "_count":
+        if not raw.isdigit():
+            raise ValueError("_count must be a non-negative integer")
+        r.count = min(int(raw), MAX_COUNT)
+    elif key == "_sort":
+        for item in raw.split(","):
+            code = item.lstrip("-")
+            _sortable(resource_type, code)
+            r.sort.append(ast.SortKey(code, item.startswith("-")))
+    elif name in ("_include", "_revinclude") and modifier in ("", "iterate"):
+        r.includes.append(_include(raw, name == "_revinclude", modifier == "iterate"))
+    elif key == "_summary" and raw in ("text", "data", "count", "false"):
+        r.summary = None if raw == "false" else raw
+    elif key == "_elements":
+        r.elements = tuple(e.strip() for e in raw.split(",") if e.strip())
+    elif key == "_total" and raw in ("none", "estimate", "accurate"):
+        r.total = raw
+    elif key == "_cursor":
+        r.cursor = raw
+    elif key in ("_format", "_pretty", "_explain"):
+        pass
+    else:
+        return False
+    return True
+
+
+def _sortable(resource_type: str, code: str) -> None:
+    p = _lookup(resource_type, code)
+    if p.type not in ("string", "token", "date", "number", "quantity", "uri", "reference"):
+        raise Refused("SP-SORT", f"Cannot sort by {p.type} parameter '{code}'")
+
+
+def _include(raw: str, reverse: bool, iterate: bool) -> ast.Include:
+    parts = raw.split(":")
+    if raw == "*" or len(parts) not in (2, 3) or parts[0] not in MAPPINGS:
+        raise Refused("SP-INCLUDE", f"'{raw}' must be SourceType:parameter[:TargetType] over stored types")
+    p = _lookup(parts[0], parts[1])
+    if p.type != "reference":
+        raise Refused("SP-INCLUDE", f"'{parts[1]}' of {parts[0]} is not a reference parameter")
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and target not in p.definition.targets:
+        raise ValueError(f"'{target}' is not a target of {parts[0]}:{parts[1]}")
+    return ast.Include(parts[0], parts[1], target, iterate, reverse)
 
 
 def parse(resource_type: str, items: list[tuple[str, str]], strict: bool) -> ast.Search:
-    clauses, applied, issues = [], [], []
-    count, summary_count, total, after = DEFAULT_COUNT, False, "none", None
+    filters, applied, issues = [], [], []
+    r = _Result()
     for key, raw in items:
-        code, _, modifier = key.partition(":")
         try:
-            if key == "_count":
-                count = _count(raw)
-            elif key == "_summary" and raw in ("count", "false"):
-                summary_count = raw == "count"
-            elif key == "_total" and raw in ("none", "estimate", "accurate"):
-                total = "none" if raw == "none" else "accurate"
-            elif key == "_cursor":
-                after = raw
-                continue
-            elif key in ("_format", "_pretty"):
-                continue
-            elif key in CONTROL or lookup(resource_type, code) is None:
-                issues.append(_problem("SP-UNKNOWN", f"Unknown search parameter '{key}' for {resource_type}"))
-                continue
-            elif modifier or binding(resource_type, code) is None:
-                issues.append(_problem("SP-UNSUPPORTED", f"Search parameter '{key}' is not supported yet"))
-                continue
+            if key.startswith("_") and not key.startswith(("_has:", "_id", "_lastUpdated", "_tag", "_profile",
+                                                            "_security", "_source", "_content", "_text",
+                                                            "_query")):
+                if not _result_param(resource_type, key, raw, r):
+                    raise Refused("SP-UNKNOWN", f"Unknown search parameter '{key}'")
             elif raw == "":
                 continue   # an empty value is ignored (search.html#errors)
             else:
-                clauses.append(ast.Clause(code, None, _values(resource_type, code, raw)))
+                filters.append(parse_filter(resource_type, key, raw))
+        except Refused as exc:
+            issues.append(Issue("not-supported", str(exc), exc.msg))
+            continue
         except ValueError as exc:
             raise FhirError.of(Category.INCORRECT, "invalid", "SP-BAD-VALUE",
                                f"Invalid value for '{key}': {exc}") from None
-        applied.append((key, raw))
+        if key not in ("_cursor", "_format", "_pretty", "_explain"):
+            applied.append((key, raw))
     if issues and strict:
         raise FhirError(Category.INCORRECT, issues)
-    return ast.Search(resource_type, tuple(clauses), count, summary_count, total, after, tuple(applied))
+    return ast.Search(resource_type, tuple(filters), r.count, tuple(r.sort), tuple(r.includes), r.summary,
+                      r.elements, r.total, r.cursor, tuple(applied))

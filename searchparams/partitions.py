@@ -43,8 +43,9 @@ def partition_bounds(m: ResourceMapping, search: ast.Search) -> Bounds:
         return None, None
     b = binding(m.resource_type, m.partition_param)
     lo, hi = None, None
-    for clause in search.clauses:
-        if clause.code != m.partition_param or not isinstance(b, DateRange):
+    for clause in search.filters:
+        if not isinstance(clause, ast.Clause) or clause.code != m.partition_param or clause.modifier \
+                or not isinstance(b, DateRange):
             continue
         per_value = [_value_bounds(v, b.start == b.end) for v in clause.values]
         if any(pv is None for pv in per_value):

@@ -53,7 +53,7 @@ def draft_from(body: Body, m: ResourceMapping, ctx: RequestContext, *, url_id: s
         part_ts = ids.clamp(m.clinical_time(resource) or resources.now())
     draft = Draft(columns=m.column_values(resource), part_ts=part_ts,
                   refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact),
-                  side=side_arrays(resource))
+                  side=side_arrays(resource, ctx.base_url))
     return draft, local
 
 

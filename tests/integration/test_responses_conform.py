@@ -20,8 +20,10 @@ async def test_capability_statement_is_valid_and_honest(fhir):
     assert {i["code"] for i in patient["interaction"]} == {
         "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
     params = {p["name"] for p in patient["searchParam"]}
-    assert {"identifier", "family", "birthdate", "_id", "_lastUpdated"} <= params
-    assert "name" not in params   # not supported yet, so not claimed
+    assert {"identifier", "family", "name", "birthdate", "_id", "_lastUpdated", "_tag"} <= params
+    assert "phonetic" not in params and "_content" not in params   # not supported, so not claimed
+    declined = [e["valueString"] for e in patient["extension"]]
+    assert any(d.startswith("phonetic: ") for d in declined)
 
 
 async def test_bundles_and_outcomes_are_valid(fhir):

@@ -1,0 +1,178 @@
+"""Filters to SQL conditions on one aliased resource table.
+
+A clause is answered from the resource table's own column when mappings/bindings.py
+binds it (single-valued elements; B-tree friendly), otherwise by a semi-join on the
+parameter's side table (searchparams/index.py). Side-table subqueries name the tenant
+by parameter, so PostgreSQL prunes their partitions at plan time as it does the main
+table's. Chains join through reference rows; _has is the reverse join.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mappings import MAPPINGS
+from mappings.base import ResourceMapping
+from mappings.bindings import Code, DateRange, Ref, binding
+from searchparams import ast, catalog
+from searchparams.catalog import Param
+from searchparams.sqlgen import values
+from searchparams.sqlgen.params import Aliases, Params
+
+
+@dataclass
+class Scope:
+    m: ResourceMapping
+    alias: str
+    org: str          # placeholder of the tenant's org_id
+    p: Params
+    names: Aliases
+    # part_ts bounds of the searched rows (placeholders), repeated on side tables so that
+    # their month partitions are pruned too: PostgreSQL does not carry bounds across a join.
+    bounds: tuple[str | None, str | None] = (None, None)
+
+    def inner(self, m: ResourceMapping, alias: str) -> "Scope":
+        return Scope(m, alias, self.org, self.p, self.names)
+
+
+def _side(sc: Scope, kind: str, param: str, body: str | None) -> str:
+    """EXISTS a side row of `param` (satisfying `body`) for the scope's resource."""
+    s = sc.names.next("s")
+    join = f"{s}.org_id = {sc.org} AND {s}.id = {sc.alias}.id"
+    if sc.m.time_partitioned:
+        join += f" AND {s}.part_ts = {sc.alias}.part_ts"
+        lo, hi = sc.bounds
+        join += (f" AND {s}.part_ts >= {lo}" if lo else "") + (f" AND {s}.part_ts < {hi}" if hi else "")
+    cond = f" AND ({body.replace('{s}', s)})" if body else ""
+    return (f"EXISTS (SELECT 1 FROM {sc.m.table}_{kind} {s} WHERE {join} "
+            f"AND {s}.param = {sc.p.add(param)}{cond})")
+
+
+def _or(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def _side_value(sc: Scope, prm: Param, v: ast.Value, modifier: str | None) -> str:
+    """The condition on a side row (written with the placeholder alias `{s}`) for one value."""
+    p = sc.p
+    if prm.kind == catalog.TOKEN:
+        if isinstance(v, ast.Text):
+            return values.prefix_match("{s}.text", v.value, p)
+        return values.token("{s}", v, p, prm.implicit_system)
+    if prm.kind == catalog.STRING:
+        return values.text("{s}.norm", v, modifier, p, "{s}.exact")
+    if prm.kind == catalog.DATE:
+        return values.date_range("{s}.lo", "{s}.hi", v, p)
+    if prm.kind == catalog.QUANTITY:
+        return values.quantity("{s}", v, p)
+    if prm.kind == catalog.REFERENCE:
+        return f"{{s}}.target = ANY({p.add(list(v.targets), 'text[]')})"
+    if prm.kind == catalog.COMPOSITE:
+        return _composite(v, prm, p)
+    raise AssertionError(prm.kind)
+
+
+def _composite(v: ast.Composite, prm: Param, p: Params) -> str:
+    first, second = v.parts
+    parts = [values.token("{s}", first, p, prm.components[0].implicit_system)
+             .replace("{s}.code", "{s}.c1_code").replace("{s}.system", "{s}.c1_system")]
+    if isinstance(second, ast.Token):
+        parts.append(values.token("{s}", second, p, prm.components[1].implicit_system)
+                     .replace("{s}.code", "{s}.v_code").replace("{s}.system", "{s}.v_system"))
+    elif isinstance(second, ast.Number):
+        parts.append(values.quantity("{s}", second, p, "v_num", "v_system", "v_code", None))
+    elif isinstance(second, ast.Date):
+        parts.append(values.date_range("{s}.v_lo", "{s}.v_hi", second, p))
+    else:
+        parts.append(values.prefix_match("{s}.v_str", second.value, p))
+    return " AND ".join(parts)
+
+
+def _uri(sc: Scope, prm: Param, c: ast.Clause) -> str:
+    body = _or([values.uri("{s}.code", v, c.modifier, sc.p) for v in c.values])
+    return _side(sc, catalog.TOKEN, prm.code, body)
+
+
+def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
+    """The clause on the resource table's own column, or None if the binding cannot answer it."""
+    a, p = sc.alias, sc.p
+    if c.modifier == "missing":
+        column = b.start if isinstance(b, DateRange) else b.column
+        return f"{a}.{column} IS {'' if c.values[0].missing else 'NOT '}NULL"
+    if c.modifier is not None:
+        return None
+    if isinstance(b, Code):
+        codes = [v.code for v in c.values if isinstance(v, ast.Token) and v.code is not None]
+        if len(codes) != len(c.values):
+            return None   # system-only tokens: the side table answers
+        return f"{a}.{b.column} = ANY({p.add(codes, 'text[]')})"
+    if isinstance(b, Ref):
+        return f"{a}.{b.column} = ANY({p.add([t for v in c.values for t in v.targets], 'text[]')})"
+    cast = sc.m.sql_type(b.start)
+    if b.start == b.end:
+        return _or([values.date_point(f"{a}.{b.start}", v, p, cast) for v in c.values])
+    return _or([values.date_range(f"{a}.{b.start}", f"{a}.{b.end}", v, p, cast) for v in c.values])
+
+
+def _clause(sc: Scope, c: ast.Clause) -> str:
+    prm = catalog.supported(sc.m.resource_type)[c.code]
+    b = binding(sc.m.resource_type, c.code)
+    if b is not None and (sql := _hot(sc, b, c)) is not None:
+        return sql
+    if c.modifier == "missing":
+        exists = _side(sc, _kind(prm, c), prm.code, None)
+        return f"NOT {exists}" if c.values[0].missing else exists
+    if prm.type == "uri":
+        return _uri(sc, prm, c)
+    if c.modifier == "identifier":
+        body = _or([values.token("{s}", v, sc.p, False) for v in c.values])
+        return _side(sc, catalog.TOKEN, f"{c.code}:identifier", body)
+    param = f"{c.code}:of-type" if c.modifier == "of-type" else prm.code
+    body = _or([_side_value(sc, prm, v, c.modifier) for v in c.values])
+    if c.modifier == "not":
+        return f"NOT {_side(sc, prm.kind, param, body)}"
+    return _side(sc, prm.kind, param, body)
+
+
+def _kind(prm: Param, c: ast.Clause) -> str:
+    return catalog.TOKEN if prm.type == "uri" else prm.kind
+
+
+def _target_ids(sc: Scope, target_type: str, inner: ast.Filter) -> str:
+    """SELECT of "Type/id" strings of the `target_type` resources matching `inner`."""
+    m = MAPPINGS[target_type]
+    t = sc.names.next("t")
+    cond = condition(inner, sc.inner(m, t))
+    return f"SELECT {sc.p.add(target_type + '/')} || {t}.id FROM {m.table} {t} WHERE {t}.org_id = {sc.org} AND {cond}"
+
+
+def _chain(sc: Scope, c: ast.Chain) -> str:
+    targets = _target_ids(sc, c.target_type, c.inner)
+    b = binding(sc.m.resource_type, c.code)
+    if isinstance(b, Ref):
+        return f"{sc.alias}.{b.column} IN ({targets})"
+    return _side(sc, catalog.REFERENCE, c.code, f"{{s}}.target IN ({targets})")
+
+
+def _has(sc: Scope, h: ast.Has) -> str:
+    m = MAPPINGS[h.source_type]
+    x = sc.names.next("h")
+    inner = sc.inner(m, x)
+    me = f"{sc.p.add(sc.m.resource_type + '/')} || {sc.alias}.id"
+    b = binding(h.source_type, h.ref_code)
+    link = f"{x}.{b.column} = {me}" if isinstance(b, Ref) else _side(inner, catalog.REFERENCE, h.ref_code,
+                                                                      f"{{s}}.target = {me}")
+    where = f"{x}.org_id = {sc.org} AND {link} AND {condition(h.inner, inner)}"
+    return f"EXISTS (SELECT 1 FROM {m.table} {x} WHERE {where})"
+
+
+def condition(f: ast.Filter, sc: Scope) -> str:
+    if isinstance(f, ast.Clause):
+        return _clause(sc, f)
+    if isinstance(f, ast.Chain):
+        return _chain(sc, f)
+    if isinstance(f, ast.Has):
+        return _has(sc, f)
+    if isinstance(f, ast.AnyOf):
+        return _or([condition(g, sc) for g in f.filters])
+    raise AssertionError(type(f))

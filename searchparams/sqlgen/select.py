@@ -1,0 +1,110 @@
+"""Whole statements: a page of matches (sorted, keyset-paged), a count, the ids of matches.
+
+Sort keys (`_sort`) become columns of an inner select; the page continues after the
+cursor's key values with a keyset predicate, never OFFSET, so rows inserted while a
+client pages through cannot shift or repeat results. NULL sort values come last in
+both directions; the resource id breaks ties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mappings.base import ResourceMapping
+from mappings.bindings import Code, DateRange, Ref, binding
+from searchparams import ast, catalog
+from searchparams.partitions import partition_bounds
+from searchparams.sqlgen.filters import Scope, condition
+from searchparams.sqlgen.params import Aliases, Params
+
+ALIAS = "a0"
+_AGGREGATE = {catalog.DATE: ("lo", "hi"), catalog.STRING: ("norm", "norm"), catalog.TOKEN: ("code", "code"),
+              catalog.QUANTITY: ("value", "value"), catalog.REFERENCE: ("target", "target")}
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    sql: str
+    params: tuple
+    sort_width: int = 0      # how many sort-key columns follow (id, resource) in each row
+
+
+def _where(m: ResourceMapping, search: ast.Search, org_id: int, p: Params) -> str:
+    org = p.add(org_id)
+    conditions = [f"{ALIAS}.org_id = {org}"]
+    lo, hi = partition_bounds(m, search)
+    lo_p = p.add(lo) if lo is not None else None
+    hi_p = p.add(hi) if hi is not None else None
+    if lo_p:
+        conditions.append(f"{ALIAS}.part_ts >= {lo_p}")
+    if hi_p:
+        conditions.append(f"{ALIAS}.part_ts < {hi_p}")
+    scope = Scope(m, ALIAS, org, p, Aliases(), (lo_p, hi_p))
+    conditions += [condition(f, scope) for f in search.filters]
+    return " AND ".join(conditions)
+
+
+def _sort_expression(m: ResourceMapping, key: ast.SortKey, org: str, p: Params) -> str:
+    """One sort key: the bound column, or the lowest (ascending) / highest (descending) indexed value."""
+    if key.code == "_id":
+        return f"{ALIAS}.id"
+    b = binding(m.resource_type, key.code)
+    if isinstance(b, (Code, Ref)):
+        return f"{ALIAS}.{b.column}"
+    if isinstance(b, DateRange):
+        return f"{ALIAS}.{b.end if key.descending else b.start}"
+    prm = catalog.supported(m.resource_type)[key.code]
+    kind = catalog.TOKEN if prm.type == "uri" else prm.kind
+    low, high = _AGGREGATE[kind]
+    agg = f"max(s.{high})" if key.descending else f"min(s.{low})"
+    part = f" AND s.part_ts = {ALIAS}.part_ts" if m.time_partitioned else ""
+    return (f"(SELECT {agg} FROM {m.table}_{kind} s WHERE s.org_id = {org} AND s.id = {ALIAS}.id{part} "
+            f"AND s.param = {p.add(key.code)})")
+
+
+def _after(keys: list[tuple[str, bool]], cursor: list, p: Params) -> str:
+    """Rows after the cursor in ORDER BY k1, k2, ..., id (each ASC or DESC, NULLS LAST)."""
+    alternatives = []
+    for i, (expr, desc) in enumerate(keys):
+        value = cursor[i]
+        equal_before = [_equal(e, cursor[j], p) for j, (e, _) in enumerate(keys[:i])]
+        if value is None:
+            continue   # nothing sorts after NULL in its own column (NULLS LAST)
+        beyond = f"({expr} {'<' if desc else '>'} {p.add(value)} OR {expr} IS NULL)"
+        alternatives.append("(" + " AND ".join(equal_before + [beyond]) + ")")
+    return "(" + " OR ".join(alternatives) + ")" if alternatives else "false"
+
+
+def _equal(expr: str, value: object, p: Params) -> str:
+    return f"{expr} IS NULL" if value is None else f"{expr} = {p.add(value)}"
+
+
+def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int,
+                 cursor: list | None = None) -> Compiled:
+    """(id, resource, k1.., kn) of the matches after `cursor`, in sort order, at most `limit`."""
+    p = Params()
+    where = _where(m, search, org_id, p)
+    keys = [(_sort_expression(m, k, "$1", p), k.descending) for k in search.sort]
+    cols = "".join(f", {e} AS k{i}" for i, (e, _) in enumerate(keys))
+    inner = f"SELECT {ALIAS}.id, {ALIAS}.resource{cols} FROM {m.table} {ALIAS} WHERE {where}"
+    ordered = [(f"q.k{i}", desc) for i, (_, desc) in enumerate(keys)] + [("q.id", False)]
+    order = ", ".join(f"{e}{' DESC' if d else ''} NULLS LAST" for e, d in ordered)
+    sql = f"SELECT * FROM ({inner}) q"
+    if cursor is not None:
+        sql += f" WHERE {_after(ordered, cursor, p)}"
+    sql += f" ORDER BY {order} LIMIT {p.add(limit)}"
+    return Compiled(sql, tuple(p.values), len(keys))
+
+
+def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:
+    """Ids of the matches in id order, at most `limit` (conditional interactions)."""
+    p = Params()
+    where = _where(m, search, org_id, p)
+    return Compiled(f"SELECT {ALIAS}.id FROM {m.table} {ALIAS} WHERE {where} ORDER BY {ALIAS}.id "
+                    f"LIMIT {p.add(limit)}", tuple(p.values))
+
+
+def compile_count(m: ResourceMapping, search: ast.Search, org_id: int) -> Compiled:
+    p = Params()
+    where = _where(m, search, org_id, p)
+    return Compiled(f"SELECT count(*) FROM {m.table} {ALIAS} WHERE {where}", tuple(p.values))
