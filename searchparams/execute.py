@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
+
 import asyncpg
 import orjson
 
@@ -24,20 +27,36 @@ async def matching_ids(conn: asyncpg.Connection, m: ResourceMapping, search: ast
 async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
                cursor: list | None) -> tuple[list[tuple[str, str]], list | None]:
     """(id, resource) rows of one page, and the cursor of the next page (None at the end)."""
-    q = compile_page(m, search, org_id, search.count + 1, cursor)
+    q = compile_page(m, search, org_id, search.count + 1, [decode_key(k) for k in cursor] if cursor else None)
     rows = await conn.fetch(q.sql, *q.params)
     more = len(rows) > search.count
     rows = rows[:search.count]
     after = None
     if more and rows:
         last = rows[-1]
-        after = [_jsonable(last[2 + i]) for i in range(q.sort_width)] + [last[0]]
+        after = [encode_key(last[2 + i]) for i in range(q.sort_width)] + [last[0]]
     return [(r[0], r[1]) for r in rows], after
 
 
-def _jsonable(value: object) -> object:
-    return value if value is None or isinstance(value, (str, int, float)) else orjson.loads(orjson.dumps(
-        value, default=str))
+def encode_key(value: object) -> object:
+    """A sort key value as JSON that decode_key turns back into the same SQL type."""
+    if isinstance(value, datetime):
+        return {"ts": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"n": str(value)}
+    return value
+
+
+def decode_key(value: object) -> object:
+    if isinstance(value, dict) and len(value) == 1:
+        (kind, text), = value.items()
+        try:
+            return {"ts": datetime.fromisoformat, "d": date.fromisoformat, "n": Decimal}[kind](text)
+        except (KeyError, ValueError, ArithmeticError):
+            raise ValueError("not a cursor of this server") from None
+    return value
 
 
 async def count(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int) -> int:

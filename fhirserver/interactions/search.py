@@ -32,8 +32,12 @@ def _cursor(search: ast.Search) -> list | None:
     if search.cursor is None:
         return None
     value = bundles.decode_cursor(search.cursor)
-    if not isinstance(value, list) or len(value) != len(search.sort) + 1:
+    if not isinstance(value, list) or len(value) != len(search.sort) + 1 or not isinstance(value[-1], str):
         raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
+    try:
+        [execute.decode_key(k) for k in value]
+    except ValueError:
+        raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR") from None
     return value
 
 

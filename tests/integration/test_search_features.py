@@ -1,0 +1,227 @@
+"""Search features beyond single parameters: modifiers, chains, _has, includes, sorting, paging.
+
+All data lives in a tenant of its own, so the expected result sets are exact.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import orjson
+import pytest
+
+from fhirserver.tenants import create_tenant
+
+SLUG = "searchland"
+LOINC = "http://loinc.org"
+MRN_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
+
+
+@pytest.fixture(scope="module")
+async def world(app, owner) -> dict:
+    await create_tenant(owner, SLUG, "Search tests", months_ahead=1)
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url=f"http://fhir.test/{SLUG}",
+                               headers={"Content-Type": "application/fhir+json"})
+    made: dict = {"client": client}
+
+    async def post(key: str, resource: dict) -> dict:
+        r = await client.post(f"/{resource['resourceType']}", content=orjson.dumps(resource))
+        assert r.status_code == 201, r.text
+        made[key] = r.json()
+        return made[key]
+
+    await post("org", {"resourceType": "Organization", "name": "General Hospital",
+                       "meta": {"profile": ["http://example.org/fhir/StructureDefinition/org-a"]}})
+    org = made["org"]["id"]
+    for key, family, given, birth, extra in (
+            ("ann", "Smith", "Ann", "1970-03-04", {"managingOrganization": {"reference": f"Organization/{org}"}}),
+            ("bob", "Smyth", "Bob", "1985-12-24", {}),
+            ("cy", "Ñandú", "Cy", "1990", {"deceasedBoolean": True})):
+        await post(key, {"resourceType": "Patient", "name": [{"family": family, "given": [given]}],
+                         "birthDate": birth, "gender": "female" if key == "ann" else "male",
+                         "identifier": [{"system": "urn:mrn", "value": f"{key}-1", "type": MRN_TYPE}], **extra})
+    ann, bob = made["ann"]["id"], made["bob"]["id"]
+    await post("enc", {"resourceType": "Encounter", "status": "finished",
+                       "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                       "subject": {"reference": f"Patient/{ann}"},
+                       "period": {"start": "2023-05-01T10:00:00Z", "end": "2023-05-01T11:00:00Z"}})
+    enc = made["enc"]["id"]
+    for key, pid, code, value, when in (("w1", ann, "29463-7", 72.5, "2023-05-01T10:30:00Z"),
+                                        ("w2", bob, "29463-7", 90, "2024-01-10T08:00:00Z"),
+                                        ("h1", ann, "8302-2", 170, "2023-05-01T10:31:00Z")):
+        obs = {"resourceType": "Observation", "status": "final" if key != "w2" else "preliminary",
+               "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                         "code": "vital-signs"}]}],
+               "code": {"coding": [{"system": LOINC, "code": code}], "text": "Body weight" if code == "29463-7"
+                        else "Body height"},
+               "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
+               "valueQuantity": {"value": value, "unit": "kg" if code == "29463-7" else "cm",
+                                 "system": "http://unitsofmeasure.org", "code": "kg" if code == "29463-7" else "cm"}}
+        if key != "w2":
+            obs["encounter"] = {"reference": f"Encounter/{enc}"}
+        await post(key, obs)
+    await post("bp", {"resourceType": "Observation", "status": "final", "code": {"coding": [
+        {"system": LOINC, "code": "85354-9"}]}, "subject": {"reference": f"Patient/{bob}"},
+        "effectiveDateTime": "2024-01-10T08:01:00Z",
+        "component": [{"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                       "valueQuantity": {"value": 140, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                      {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                       "valueQuantity": {"value": 90, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}]})
+    await post("audit", {"resourceType": "AuditEvent",
+                         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+                         "recorded": "2025-01-01T00:00:00Z", "action": "R",
+                         "agent": [{"requestor": True, "who": {"identifier": {"system": "urn:users", "value": "u1"}}}],
+                         "entity": [{"what": {"reference": f"Patient/{ann}"}}],
+                         "source": {"observer": {"display": "x"}}})
+    yield made
+    await client.aclose()
+
+
+async def ids(world: dict, path: str, **params) -> set[str]:
+    r = await world["client"].get(path, params={**params, "_count": "1000"})
+    assert r.status_code == 200, r.text
+    return {e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"}
+
+
+def of(world: dict, *keys: str) -> set[str]:
+    return {world[k]["id"] for k in keys}
+
+
+async def test_string_modifiers(world):
+    assert await ids(world, "/Patient", family="sm") == of(world, "ann", "bob")
+    assert await ids(world, "/Patient", **{"family:exact": "Smith"}) == of(world, "ann")
+    assert await ids(world, "/Patient", **{"family:exact": "smith"}) == set()
+    assert await ids(world, "/Patient", **{"family:contains": "MYT"}) == of(world, "bob")
+    assert await ids(world, "/Patient", name="nandu") == of(world, "cy")
+
+
+async def test_token_modifiers(world):
+    assert await ids(world, "/Observation", **{"code:text": "body w"}) == of(world, "w1", "w2")
+    assert await ids(world, "/Observation", **{"status:not": "final"}) == of(world, "w2")
+    assert await ids(world, "/Patient", **{"identifier:of-type":
+                                           "http://terminology.hl7.org/CodeSystem/v2-0203|MR|bob-1"}) == of(world, "bob")
+    assert await ids(world, "/Patient", deceased="true") == of(world, "cy")
+    assert await ids(world, "/Patient", deceased="false") == of(world, "ann", "bob")
+    assert await ids(world, "/Observation", status="http://hl7.org/fhir/observation-status|preliminary") == \
+        of(world, "w2")
+
+
+async def test_missing(world):
+    assert await ids(world, "/Observation", **{"encounter:missing": "true"}) == of(world, "w2", "bp")
+    assert await ids(world, "/Observation", **{"value-quantity:missing": "true"}) == of(world, "bp")
+    assert await ids(world, "/Patient", **{"organization:missing": "false"}) == of(world, "ann")
+    assert await ids(world, "/Patient", **{"deceased:missing": "false"}) == of(world, "ann", "bob", "cy")
+
+
+async def test_quantity_and_composite(world):
+    assert await ids(world, "/Observation", **{"value-quantity": "72.5"}) == of(world, "w1")
+    assert await ids(world, "/Observation", **{"value-quantity": "gt80|http://unitsofmeasure.org|kg"}) == \
+        of(world, "w2")
+    assert await ids(world, "/Observation", **{"value-quantity": "ge72||kg"}) == of(world, "w1", "w2")
+    assert await ids(world, "/Observation", **{"value-quantity": "1e2"}) == of(world, "w1", "w2")  # [50, 150)
+    assert await ids(world, "/Observation", **{"value-quantity": "90.0"}) == of(world, "w2")
+    assert await ids(world, "/Observation", **{"component-code-value-quantity": f"{LOINC}|8480-6$gt130"}) == \
+        of(world, "bp")
+    assert await ids(world, "/Observation", **{"component-code-value-quantity": f"{LOINC}|8462-4$gt130"}) == set()
+    assert await ids(world, "/Observation", **{"code-value-quantity": f"{LOINC}|29463-7$lt80"}) == of(world, "w1")
+
+
+async def test_uri_and_meta(world):
+    profile = "http://example.org/fhir/StructureDefinition/org-a"
+    assert await ids(world, "/Organization", _profile=profile) == of(world, "org")
+    assert await ids(world, "/Organization", **{"_profile:below": "http://example.org/fhir"}) == of(world, "org")
+    assert await ids(world, "/Organization", **{"_profile:above": profile + "/more"}) == of(world, "org")
+    assert await ids(world, "/Organization", _profile="http://example.org/fhir") == set()
+
+
+async def test_chains_and_has(world):
+    assert await ids(world, "/Observation", **{"subject:Patient.family": "smith"}) == of(world, "w1", "h1")
+    assert await ids(world, "/Observation", **{"patient.birthdate": "1985"}) == of(world, "w2", "bp")
+    assert await ids(world, "/Observation", **{"subject.organization.name": "general"}) == of(world, "w1", "h1")
+    assert await ids(world, "/Observation", **{"encounter.class": "AMB"}) == of(world, "w1", "h1")
+    assert await ids(world, "/Patient", **{"_has:Observation:patient:code": f"{LOINC}|8302-2"}) == of(world, "ann")
+    assert await ids(world, "/Patient", **{"_has:Observation:subject:_has:AuditEvent:entity:action": "R"}) == set()
+    assert await ids(world, "/Patient", **{"_has:AuditEvent:entity:action": "R"}) == of(world, "ann")
+
+
+async def test_reference_identifier_modifier(world):
+    assert await ids(world, "/AuditEvent", **{"agent:identifier": "urn:users|u1"}) == of(world, "audit")
+    assert await ids(world, "/AuditEvent", entity=f"Patient/{world['ann']['id']}") == of(world, "audit")
+
+
+async def test_include_revinclude_and_iterate(world):
+    r = (await world["client"].get("/Observation", params={
+        "code": f"{LOINC}|8302-2", "_include": "Observation:subject"})).json()
+    modes = {(e["resource"]["resourceType"], e["search"]["mode"]) for e in r["entry"]}
+    assert modes == {("Observation", "match"), ("Patient", "include")}
+    r = (await world["client"].get("/Patient", params={
+        "_id": world["bob"]["id"], "_revinclude": "Observation:subject"})).json()
+    included = {e["resource"]["id"] for e in r["entry"] if e["search"]["mode"] == "include"}
+    assert included == of(world, "w2", "bp")
+    r = (await world["client"].get("/Observation", params=[
+        ("code", f"{LOINC}|8302-2"), ("_include", "Observation:encounter"),
+        ("_include:iterate", "Encounter:subject")])).json()
+    kinds = sorted(e["resource"]["resourceType"] for e in r["entry"] if e["search"]["mode"] == "include")
+    assert kinds == ["Encounter", "Patient"]
+
+
+async def test_sort_and_keyset_paging_survive_concurrent_inserts(world):
+    client = world["client"]
+    params = {"_sort": "-birthdate,family", "_count": "1"}
+    seen = []
+    url = "/Patient"
+    inserted = False
+    while url:
+        bundle = (await client.get(url, params=params)).json()
+        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        if not inserted:   # a new patient sorting before the cursor must not shift later pages
+            await client.post("/Patient", content=orjson.dumps({"resourceType": "Patient", "birthDate": "2000"}))
+            inserted = True
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url, params = (nxt[0].removeprefix(f"http://fhir.test/{SLUG}"), None) if nxt else (None, None)
+    assert seen == [world["cy"]["id"], world["bob"]["id"], world["ann"]["id"]]
+
+
+async def test_total_elements_and_summary(world):
+    client = world["client"]
+    r = (await client.get("/Observation", params={"code": f"{LOINC}|29463-7", "_total": "accurate"})).json()
+    assert r["total"] == 2
+    r = (await client.get("/Observation", params={"code": f"{LOINC}|29463-7", "_total": "estimate"})).json()
+    assert isinstance(r["total"], int)
+    r = (await client.get("/Patient", params={"_id": world["ann"]["id"], "_elements": "birthDate"})).json()
+    resource = r["entry"][0]["resource"]
+    assert set(resource) == {"resourceType", "id", "meta", "birthDate"}
+    assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    r = (await client.get("/Patient", params={"family": "sm", "_summary": "count"})).json()
+    assert r["total"] == 2 and "entry" not in r
+
+
+async def test_explain_shows_sql_parameters_and_plan(world):
+    r = await world["client"].get("/Observation", params={"code": f"{LOINC}|29463-7", "_explain": "true"})
+    body = r.json()
+    assert body["resourceType"] == "Parameters"
+    parts = {p["name"]: p["valueString"] for p in body["parameter"] if p["name"] != "parameter"}
+    assert parts["sql"].startswith("SELECT") and "observations_tok" in parts["sql"]
+    assert "29463-7" not in parts["sql"]
+    assert any("29463-7" in p["valueString"] for p in body["parameter"] if p["name"] == "parameter")
+    assert "Plan" in parts["plan"]
+
+
+async def test_bad_chains_and_includes_are_refused_when_strict(world):
+    strict = {"Prefer": "handling=strict"}
+    client = world["client"]
+    assert (await client.get("/Observation", params={"status.name": "x"}, headers=strict)).status_code == 400
+    assert (await client.get("/Observation", params={"_include": "Observation:status"},
+                             headers=strict)).status_code == 400
+    assert (await client.get("/Observation", params={"_has:Nope:x:y": "1"}, headers=strict)).status_code == 400
+    lenient = await client.get("/Observation", params={"status.name": "x", "code": f"{LOINC}|29463-7"})
+    assert lenient.status_code == 200 and "status.name" not in lenient.json()["link"][0]["url"]
+
+
+async def test_unique_tag_search(world):
+    tag = uuid.uuid4().hex
+    created = (await world["client"].post("/Organization", content=orjson.dumps({
+        "resourceType": "Organization", "name": "Tagged", "meta": {"tag": [{"system": "urn:t", "code": tag}]}}))).json()
+    assert await ids(world, "/Organization", _tag=f"urn:t|{tag}") == {created["id"]}
