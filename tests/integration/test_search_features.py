@@ -100,8 +100,8 @@ async def test_string_modifiers(world):
 async def test_token_modifiers(world):
     assert await ids(world, "/Observation", **{"code:text": "body w"}) == of(world, "w1", "w2")
     assert await ids(world, "/Observation", **{"status:not": "final"}) == of(world, "w2")
-    assert await ids(world, "/Patient", **{"identifier:of-type":
-                                           "http://terminology.hl7.org/CodeSystem/v2-0203|MR|bob-1"}) == of(world, "bob")
+    of_type = "http://terminology.hl7.org/CodeSystem/v2-0203|MR|bob-1"
+    assert await ids(world, "/Patient", **{"identifier:of-type": of_type}) == of(world, "bob")
     assert await ids(world, "/Patient", deceased="true") == of(world, "cy")
     assert await ids(world, "/Patient", deceased="false") == of(world, "ann", "bob")
     assert await ids(world, "/Observation", status="http://hl7.org/fhir/observation-status|preliminary") == \
