@@ -65,7 +65,8 @@ def date_range(lo: str, hi: str, v: ast.Date, p: Params, cast: str = "timestampt
         return p.add(to_date(ts) if cast == "date" else ts, cast)
 
     def eq() -> str:
-        return f"({lo} >= {bound(v.start)} AND {hi} <= {bound(v.end)})"
+        # lo < end is implied (lo <= hi <= end) but lets the planner use an index range on lo.
+        return f"({lo} >= {bound(v.start)} AND {lo} < {bound(v.end)} AND {hi} <= {bound(v.end)})"
 
     def gt() -> str:
         return f"({hi} > {bound(v.end)} OR {hi} IS NULL)"
