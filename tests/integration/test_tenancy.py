@@ -104,7 +104,8 @@ async def test_the_policy_costs_nothing_per_row(owner, acme_patient):
     acme = await owner.fetchval("SELECT org_id FROM tenants WHERE slug = 'acme'")
     async with owner.transaction():
         # enable_seqscan off: the question is whether RLS leaves the index usable at all
-        await owner.execute(f"SET LOCAL ROLE fhir_app; SET LOCAL fhir.org_id = '{acme}'; SET LOCAL enable_seqscan = off")
+        await owner.execute(f"SET LOCAL ROLE fhir_app; SET LOCAL fhir.org_id = '{acme}'; "
+                            "SET LOCAL enable_seqscan = off")
         plan = await owner.fetchval("EXPLAIN (FORMAT JSON) SELECT resource FROM patients "
                                     "WHERE org_id = $1 AND id = $2", acme, acme_patient["id"])
     text = orjson.dumps(orjson.loads(plan)).decode()
