@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fhirserver.spec import FHIR_VERSION
+from fhirserver.spec import FHIR_VERSION, compartments
 from mappings import MAPPINGS
 from searchparams import catalog
 
@@ -60,5 +60,7 @@ def capability_statement(base_url: str, type_interactions: list[str], instance_i
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
-        "rest": [{"mode": "server", "resource": resources}],
+        "rest": [{"mode": "server", "resource": resources,
+                  "compartment": [f"http://hl7.org/fhir/CompartmentDefinition/{c[0].lower() + c[1:]}"
+                                  for c in sorted(compartments()) if c in MAPPINGS]}],
     }

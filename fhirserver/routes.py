@@ -51,6 +51,7 @@ ROUTES: tuple[RouteDef, ...] = (
     RouteDef("POST", ("{type}", "_search"), "search-type", search.search_post, "type"),
     RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance"),
     RouteDef("GET", ("{type}", "{id}", "_history"), "history-instance", history.instance_history, "instance"),
+    RouteDef("GET", ("{type}", "{id}", "{compartment-type}"), None, search.search_compartment, "compartment"),
     RouteDef("GET", ("{type}", "{id}"), "read", read.read, "instance"),
     RouteDef("PUT", ("{type}", "{id}"), "update", update.update, "instance"),
     RouteDef("PATCH", ("{type}", "{id}"), "patch", patch.patch, "instance"),

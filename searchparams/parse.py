@@ -227,7 +227,7 @@ def _result_param(resource_type: str, key: str, raw: str, r: _Result) -> bool:
             r.sort.append(ast.SortKey(code, item.startswith("-")))
     elif name in ("_include", "_revinclude") and modifier in ("", "iterate"):
         r.includes.append(_include(raw, name == "_revinclude", modifier == "iterate"))
-    elif key == "_summary" and raw in ("text", "data", "count", "false"):
+    elif key == "_summary" and raw in ("true", "text", "data", "count", "false"):
         r.summary = None if raw == "false" else raw
     elif key == "_elements":
         r.elements = tuple(e.strip() for e in raw.split(",") if e.strip())

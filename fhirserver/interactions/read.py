@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.responses import Response
 
 from fhirserver.context import RequestContext
@@ -11,7 +13,8 @@ from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import parse_etag, parse_http_date
 from fhirserver.interactions.replies import resource_reply
 from fhirserver.outcomes import invalid
-from fhirserver.responses import version_headers
+from fhirserver.projection import project
+from fhirserver.responses import json_bytes, version_headers
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
 
@@ -30,6 +33,10 @@ async def read(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
         stored = await resources.read(conn, m, ctx.org_id, id_)
     if _not_modified(ctx, stored.version_id, stored.last_updated):
         return Response(status_code=304, headers=version_headers(stored.version_id, stored.last_updated))
+    summary, elements = ctx.param("_summary"), ctx.param("_elements")
+    if summary in ("true", "text", "data") or elements:
+        subset = project(stored.resource, summary, tuple(e.strip() for e in (elements or "").split(",") if e))
+        stored = replace(stored, resource=json_bytes(subset).decode())
     return resource_reply(ctx, m.resource_type, stored)
 
 

@@ -7,6 +7,7 @@ keyset-paged: the `next` link carries an opaque cursor with the last row's sort 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 import orjson
@@ -17,15 +18,18 @@ from fhirserver.context import RequestContext
 from fhirserver.db.pools import Route
 from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import check_body_type
-from fhirserver.outcomes import invalid
+from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.responses import fhir, json_bytes
-from fhirserver.spec import schema
+from fhirserver.projection import project
+from fhirserver.spec import compartments
+from fhirserver.validation import check_id
+from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from searchparams import ast, execute
+from searchparams.catalog import supported
 from searchparams.parse import parse
 
 FORM = frozenset({"application/x-www-form-urlencoded"})
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 
 
 def _cursor(search: ast.Search) -> list | None:
@@ -41,29 +45,12 @@ def _cursor(search: ast.Search) -> list | None:
     return value
 
 
-def _project(text: str, search: ast.Search) -> object:
-    """_elements and _summary=text/data: a subset of the resource, marked SUBSETTED."""
-    if not search.elements and search.summary not in ("text", "data"):
-        return orjson.Fragment(text)
-    resource = orjson.loads(text)
-    kind = resource["resourceType"]
-    required = set(schema()["definitions"][kind].get("required", ()))
-    if search.summary == "data":
-        kept = {k: v for k, v in resource.items() if k != "text"}
-    else:
-        wanted = set(search.elements) if search.elements else {"text"}
-        kept = {k: v for k, v in resource.items()
-                if k in wanted or k in required or k in ("resourceType", "id", "meta")}
-    meta = dict(kept.get("meta", {}))
-    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
-    kept["meta"] = meta
-    return kept
-
-
-async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple[str, str]] | None = None
-                      ) -> Response:
+async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple[str, str]] | None = None, *,
+                      base: str | None = None, extra: tuple[ast.Filter, ...] = ()) -> Response:
     items = list(ctx.params) if items is None else items
     search = parse(m.resource_type, items, strict=ctx.prefer.handling == "strict")
+    if extra:
+        search = replace(search, filters=search.filters + extra)
     cursor = _cursor(search)
     if ctx.param("_explain") == "true":
         return await _explain(ctx, m, search, cursor)
@@ -76,14 +63,14 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
         rows, after = ([], None) if search.summary == "count" else await execute.page(conn, m, search, ctx.org_id,
                                                                                       cursor)
         included = await execute.includes(conn, search, rows, ctx.org_id) if search.includes and rows else []
-    url = f"{ctx.base_url}/{m.resource_type}"
+    url = base or f"{ctx.base_url}/{m.resource_type}"
     applied = list(search.applied)
     links = [{"relation": "self", "url": bundles.link(url, applied + ([("_cursor", search.cursor)]
                                                                        if search.cursor else []))}]
     if after is not None:
         links.append({"relation": "next",
                       "url": bundles.link(url, applied + [("_cursor", bundles.encode_cursor(after))])})
-    matches = [(id_, _project(text, search)) for id_, text in rows]
+    matches = [(id_, project(text, search.summary, search.elements)) for id_, text in rows]
     bundle = bundles.searchset(ctx.base_url, m.resource_type, matches, links, total, included)
     return fhir(json_bytes(bundle), media_type=ctx.media_type, pretty=ctx.pretty)
 
@@ -101,6 +88,22 @@ async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, 
         {"name": "plan", "valueString": orjson.dumps(plan, option=orjson.OPT_INDENT_2).decode()},
     ]}
     return fhir(json_bytes(body), media_type=ctx.media_type, pretty=ctx.pretty)
+
+
+async def search_compartment(ctx: RequestContext, compartment: ResourceMapping, id_: str, type_name: str
+                             ) -> Response:
+    """GET [base]/Patient/{id}/Observation?...: the type's search within the compartment, i.e. also
+    matching any of the R4 CompartmentDefinition's parameters that point at the compartment owner."""
+    check_id(id_, f"{compartment.resource_type}.id")
+    m = MAPPINGS.get(type_name)
+    params = compartments().get(compartment.resource_type, {}).get(type_name)
+    if m is None or not params:
+        raise FhirError.of(Category.NOT_FOUND, "not-supported", "SP-COMPARTMENT",
+                           f"{type_name} is not in the {compartment.resource_type} compartment of this server")
+    owner = f"{compartment.resource_type}/{id_}"
+    membership = ast.AnyOf(tuple(ast.Clause(p, None, (ast.Reference((owner,)),)) for p in params
+                                 if p in supported(type_name)))
+    return await search_type(ctx, m, base=f"{ctx.base_url}/{owner}/{type_name}", extra=(membership,))
 
 
 async def search_post(ctx: RequestContext, m: ResourceMapping) -> Response:

@@ -29,3 +29,16 @@ def search_parameters() -> tuple[dict, ...]:
 def resource_types() -> frozenset[str]:
     """All 146 R4 resource type names, from the schema's discriminator."""
     return frozenset(schema()["discriminator"]["mapping"])
+
+
+@cache
+def compartments() -> dict[str, dict[str, list[str]]]:
+    """CompartmentDefinitions of R4: compartment -> resource type -> parameters that place it there."""
+    return orjson.loads(gzip.decompress((_HERE / "compartments.json.gz").read_bytes()))
+
+
+@cache
+def summary_elements() -> dict[str, frozenset[str]]:
+    """Top-level elements marked isSummary in R4's StructureDefinitions ("deceased[x]" for choices)."""
+    data = orjson.loads(gzip.decompress((_HERE / "summary-elements.json.gz").read_bytes()))
+    return {k: frozenset(v) for k, v in data.items()}

@@ -1,6 +1,9 @@
 """Regenerate the packaged copies of the official FHIR R4 (4.0.1) data.
 
-Run: python -m fhirserver.spec.update [SOURCE_DIR]   (default ../shared/spec)
+Run: python -m fhirserver.spec.update [SOURCE_DIR] [EXAMPLES_TGZ]
+  SOURCE_DIR    holds fhir.schema.json and search-parameters.json (default ../shared/spec)
+  EXAMPLES_TGZ  the npm package hl7.fhir.r4.examples@4.0.1 (`npm pack hl7.fhir.r4.examples@4.0.1`),
+                for the compartment definitions and the isSummary flags of every resource
 
 The files are HL7's own (CC0); this script only trims fields the server never
 reads and gzips them, so the project works without the shared folder. Never
@@ -26,7 +29,29 @@ def _write(name: str, data: object) -> None:
     (HERE / name).write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
 
 
-def main(source: Path) -> None:
+def _from_examples(tgz: Path) -> None:
+    import tarfile
+    with tarfile.open(tgz) as archive:
+        def load(name: str) -> dict:
+            return json.load(archive.extractfile(f"package/{name}"))
+        compartments = {}
+        for code in ("patient", "encounter", "practitioner", "relatedPerson", "device"):
+            cd = load(f"CompartmentDefinition-{code}.json")
+            compartments[cd["code"]] = {r["code"]: r["param"] for r in cd["resource"] if r.get("param")}
+        summary = {}
+        for entry in load("Bundle-resources.json")["entry"]:
+            sd = entry["resource"]
+            if sd.get("resourceType") != "StructureDefinition" or sd.get("kind") != "resource":
+                continue
+            summary[sd["type"]] = sorted(
+                el["path"].split(".", 1)[1] for el in sd["snapshot"]["element"]
+                if el["path"].count(".") == 1 and el.get("isSummary"))
+    _write("compartments.json.gz", compartments)
+    _write("summary-elements.json.gz", summary)
+    print(f"wrote {len(compartments)} compartments, summary elements of {len(summary)} resource types")
+
+
+def main(source: Path, examples: Path | None = None) -> None:
     schema = json.loads((source / "fhir.schema.json").read_text())
     _write("fhir.schema.json.gz", schema)
     bundle = json.loads((source / "search-parameters.json").read_text())
@@ -36,7 +61,10 @@ def main(source: Path) -> None:
     ]
     _write("search-parameters.json.gz", {"fhirVersion": "4.0.1", "parameters": params})
     print(f"wrote schema ({len(schema['definitions'])} definitions), {len(params)} search parameters")
+    if examples is not None:
+        _from_examples(examples)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[2] / ".." / "shared" / "spec")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parents[2] / ".." / "shared" / "spec",
+         Path(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -225,3 +225,30 @@ async def test_unique_tag_search(world):
     created = (await world["client"].post("/Organization", content=orjson.dumps({
         "resourceType": "Organization", "name": "Tagged", "meta": {"tag": [{"system": "urn:t", "code": tag}]}}))).json()
     assert await ids(world, "/Organization", _tag=f"urn:t|{tag}") == {created["id"]}
+
+
+async def test_compartment_search(world):
+    client = world["client"]
+    ann = world["ann"]["id"]
+    r = await client.get(f"/Patient/{ann}/Observation", params={"_count": "100"})
+    assert r.status_code == 200
+    assert {e["resource"]["id"] for e in r.json()["entry"]} == of(world, "w1", "h1")
+    assert r.json()["link"][0]["url"].startswith(f"http://fhir.test/{SLUG}/Patient/{ann}/Observation")
+    r = await client.get(f"/Patient/{ann}/Observation", params={"code": f"{LOINC}|8302-2"})
+    assert {e["resource"]["id"] for e in r.json()["entry"]} == of(world, "h1")
+    r = await client.get(f"/Patient/{ann}/Encounter")
+    assert {e["resource"]["id"] for e in r.json()["entry"]} == of(world, "enc")
+    assert (await client.get(f"/Patient/{ann}/Organization")).status_code == 404
+
+
+async def test_summary_true_on_search_and_read(world):
+    client = world["client"]
+    ann = world["ann"]
+    r = (await client.get("/Patient", params={"_id": ann["id"], "_summary": "true"})).json()
+    resource = r["entry"][0]["resource"]
+    assert "name" in resource and "birthDate" in resource and "managingOrganization" in resource
+    assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
+    cy = (await client.get(f"/Patient/{world['cy']['id']}", params={"_summary": "true"})).json()
+    assert cy["deceasedBoolean"] is True   # deceased[x] is a summary element
+    r = (await client.get(f"/Patient/{ann['id']}", params={"_elements": "gender"})).json()
+    assert set(r) == {"resourceType", "id", "meta", "gender"}
