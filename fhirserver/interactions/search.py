@@ -19,8 +19,8 @@ from fhirserver.db.pools import Route
 from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import check_body_type
 from fhirserver.outcomes import Category, FhirError, invalid
-from fhirserver.responses import fhir, json_bytes
 from fhirserver.projection import project
+from fhirserver.responses import fhir, json_bytes
 from fhirserver.spec import compartments
 from fhirserver.validation import check_id
 from mappings import MAPPINGS
