@@ -39,7 +39,7 @@ from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
 from fhirserver.db.pools import Database, Route, open_database  # noqa: E402
 from fhirserver.db.resources import Draft, Lock  # noqa: E402
-from fhirserver.db.tenancy import tenant_transaction  # noqa: E402
+from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
 
@@ -95,7 +95,7 @@ async def sql_baseline(db: Database, org: int, kind: str, mode: str, vus: int, s
 
     async def one(i: int) -> None:
         if mode == "read":
-            async with tenant_transaction(db, Route.READ, org, readonly=True) as conn:
+            async with tenant_read(db, Route.READ, org) as conn:
                 await resources.read(conn, m, org, pool_ids[i % len(pool_ids)])
         else:
             pid = known["Patient"][i % len(known["Patient"])]

@@ -21,6 +21,9 @@ class Route(Enum):
 @dataclass
 class Database:
     primary: asyncpg.Pool
+    # Tenant settings may live at session level for reads (db/tenancy.py); False behind a
+    # transaction-mode pooler, where session state would leak between clients.
+    session_settings: bool = True
 
     def pool(self, route: Route) -> asyncpg.Pool:
         # Replicas arrive with the scale-out issue; until then every route is the primary.
@@ -38,6 +41,8 @@ async def _release(conn: asyncpg.Connection) -> None:
 
 
 async def open_database(dsn: str, *, min_size: int = 2, max_size: int = 20) -> Database:
+    from fhirserver.db.tenancy import TenantConnection  # the connection class lives with tenancy
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_release,
+                                     connection_class=TenantConnection,
                                      server_settings={"application_name": "fhirserver", "jit": "off"})
     return Database(primary=pool)

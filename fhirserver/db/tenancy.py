@@ -1,10 +1,15 @@
-"""The only code that knows how a tenant is bound to a database transaction.
+"""The only code that knows how a tenant is bound to a database connection.
 
-Each tenant transaction runs as the role `fhir_app` with the tenant's org_id in
-the transaction-local setting `fhir.org_id`; the RLS policies of migration 0001
-check every row against it, so a query that forgot its `org_id = $1` would still
-see only its own tenant. Both settings are LOCAL, which keeps them correct
-behind PgBouncer in transaction mode. The three commands travel in one round trip.
+Every tenant statement runs as the role `fhir_app` with the tenant's org_id in the
+setting `fhir.org_id`; the RLS policies of migration 0001 check every row against it,
+so a query that forgot its `org_id = $1` would still see only its own tenant.
+
+Writes: `tenant_transaction` sets both LOCAL to a transaction (BEGIN and the settings
+in one round trip), which stays correct behind PgBouncer in transaction mode.
+Reads: `tenant_read` runs in autocommit with the settings at session level, remembered
+per connection, so a read costs one round trip instead of three (BEGIN, query, COMMIT)
+once a pooled connection has served that tenant. Behind a transaction-mode pooler
+(`Database.session_settings = False`) reads fall back to a read-only transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +29,33 @@ def _begin(org_id: int, readonly: bool) -> str:
     # lets BEGIN, SET ROLE and the setting share one simple-protocol round trip.
     mode = " READ ONLY" if readonly else ""
     return f"BEGIN{mode}; SET LOCAL ROLE {APP_ROLE}; SET LOCAL fhir.org_id = '{int(org_id)}'"
+
+
+class TenantConnection(asyncpg.Connection):
+    """A pooled connection that remembers which tenant its session settings name."""
+
+    _tenant_org: int | None = None
+
+    def bound_tenant(self) -> int | None:
+        return self._tenant_org
+
+    def bind_tenant(self, org_id: int | None) -> None:
+        self._tenant_org = org_id
+
+
+@asynccontextmanager
+async def tenant_read(db: Database, route: Route, org_id: int) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for reading one tenant's rows (no explicit transaction)."""
+    if not db.session_settings:
+        async with tenant_transaction(db, route, org_id, readonly=True) as conn:
+            yield conn
+        return
+    async with db.pool(route).acquire() as conn:
+        if conn.bound_tenant() != org_id:
+            conn.bind_tenant(None)
+            await conn.execute(f"SET ROLE {APP_ROLE}; SET fhir.org_id = '{int(org_id)}'")
+            conn.bind_tenant(org_id)
+        yield conn
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from fhirserver import bundles
 from fhirserver.context import RequestContext
 from fhirserver.db.pools import Route
-from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.db.tenancy import tenant_read
 from fhirserver.headers import check_body_type
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.projection import project
@@ -54,7 +54,7 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     cursor = _cursor(search)
     if ctx.param("_explain") == "true":
         return await _explain(ctx, m, search, cursor)
-    async with tenant_transaction(ctx.services.db, Route.READ, ctx.org_id, readonly=True) as conn:
+    async with tenant_read(ctx.services.db, Route.READ, ctx.org_id) as conn:
         total = None
         if search.summary == "count" or search.total == "accurate":
             total = await execute.count(conn, m, search, ctx.org_id)
@@ -79,7 +79,7 @@ async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, 
     """The SQL this search compiles to, its bound values and PostgreSQL's plan, as Parameters.
 
     Blaze's __explain shows its own index plan; this shows the real SQL and EXPLAIN output."""
-    async with tenant_transaction(ctx.services.db, Route.READ, ctx.org_id, readonly=True) as conn:
+    async with tenant_read(ctx.services.db, Route.READ, ctx.org_id) as conn:
         sql, params, plan = await execute.explain(conn, m, search, ctx.org_id, cursor)
     body = {"resourceType": "Parameters", "parameter": [
         {"name": "search", "valueString": str(search)},

@@ -111,3 +111,11 @@ async def test_the_policy_costs_nothing_per_row(owner, acme_patient):
     text = orjson.dumps(orjson.loads(plan)).decode()
     assert "One-Time Filter" in text
     assert "Index Scan" in text
+
+
+async def test_pooled_read_connections_switch_tenants_correctly(http, acme_patient):
+    """Reads keep tenant settings per pooled connection; alternating tenants never cross over."""
+    import asyncio
+    pid = acme_patient["id"]
+    results = await asyncio.gather(*[http.get(f"{ACME if i % 2 else GLOBEX}/Patient/{pid}") for i in range(40)])
+    assert [r.status_code for r in results] == [200 if i % 2 else 404 for i in range(40)]
