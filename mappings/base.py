@@ -20,6 +20,7 @@ class Column:
     name: str
     sql_type: str            # as declared in mappings/ddl; tests compare with the live catalog
     extract: Extractor
+    is_reference: bool = False   # holds a Reference.reference: stored relative to this server
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +53,15 @@ class ResourceMapping:
                 return c.sql_type
         return {"last_updated": "timestamptz", "part_ts": "timestamptz"}.get(column, "text")
 
-    def column_values(self, resource: dict) -> list:
-        return [c.extract(resource) for c in self.columns]
+    def column_values(self, resource: dict, base: str = "") -> list:
+        """Column values; references to `base` (this server's tenant base) are made relative."""
+        values = [c.extract(resource) for c in self.columns]
+        if base:
+            prefix = base + "/"
+            for i, c in enumerate(self.columns):
+                if c.is_reference and isinstance(values[i], str) and values[i].startswith(prefix):
+                    values[i] = values[i][len(prefix):]
+        return values
 
 
 def first_time(*extractors: Extractor) -> Callable[[dict], datetime | None]:

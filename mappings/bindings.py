@@ -1,7 +1,9 @@
 """Search parameters answered from a resource table's own columns instead of its side tables.
 
 Only single-valued elements qualify, where the column holds exactly the one value the
-parameter's expression selects (so no match can be missed). They let the seed's hot
+parameter's expression selects (so no match can be missed). A date bound to one column
+is an `instant` (Appointment.start, AuditEvent.recorded, meta.lastUpdated): a partial
+dateTime is a range and needs its end, so those go to the side tables. They let the seed's hot
 queries use composite B-tree indexes (`(subject, period_start DESC)`...) and ORDER BY
 LIMIT scans. Every other supported parameter is answered from the side tables
 (searchparams/index.py); both give the same results (tests/property checks search).
@@ -51,9 +53,9 @@ BY_TYPE: dict[str, dict[str, Binding]] = {
     "Appointment": {"status": Code("status"), "date": DateRange("start_ts", "start_ts")},
     "MedicationRequest": {"status": Code("status"), "intent": Code("intent"), "subject": Ref("subject"),
                           "patient": Ref("subject"), "encounter": Ref("encounter"),
-                          "requester": Ref("requester"), "authoredon": DateRange("authored_on", "authored_on")},
+                          "requester": Ref("requester")},
     "Claim": {"status": Code("status"), "use": Code("use"), "patient": Ref("patient"),
-              "provider": Ref("provider"), "created": DateRange("created", "created")},
+              "provider": Ref("provider")},
     "AuditEvent": {"action": Code("action"), "outcome": Code("outcome"), "date": DateRange("recorded", "recorded")},
 }
 

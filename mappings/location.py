@@ -8,6 +8,6 @@ MAPPING = ResourceMapping(
         Column("identifiers", "text[]", tokens_of("identifier")),
         Column("name", "text", text_first_of("name")),
         Column("status", "text", first_of("status")),
-        Column("organization", "text", reference_of("managingOrganization")),
+        Column("organization", "text", reference_of("managingOrganization"), is_reference=True),
     ),
 )

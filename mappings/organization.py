@@ -8,6 +8,6 @@ MAPPING = ResourceMapping(
         Column("identifiers", "text[]", tokens_of("identifier")),
         Column("name", "text", text_first_of("name")),
         Column("active", "boolean", first_of("active")),
-        Column("partof", "text", reference_of("partOf")),
+        Column("partof", "text", reference_of("partOf"), is_reference=True),
     ),
 )

@@ -20,6 +20,6 @@ MAPPING = ResourceMapping(
         Column("birth_date_end", "date", date_of("birthDate", end=True)),
         Column("gender", "text", first_of("gender")),
         Column("active", "boolean", first_of("active")),
-        Column("organization", "text", reference_of("managingOrganization")),
+        Column("organization", "text", reference_of("managingOrganization"), is_reference=True),
     ),
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from mappings import MAPPINGS
-from searchparams.fhirpath import Path, Unsupported, compile_expression, terminal_types
+from searchparams.fhirpath import Path, Unsupported, compile_expression, resolve_types, terminal_types
 from searchparams.registry import SearchParamDef, params_for
 
 # Index kinds: the side table each parameter's values go to (see searchparams/index.py).
@@ -51,6 +51,13 @@ class Param:
     definition: SearchParamDef
     path: Path | None = None                  # None: a hand-written extractor (index.py)
     components: tuple["Param", ...] = ()      # composite parts, in order
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Reference target types, narrowed by the expression's `where(resolve() is X)`:
+        Observation `patient` is subject.where(resolve() is Patient), so a Group is not one."""
+        allowed = _resolve_types(self.resource_type, self.code) if "#" not in self.code else None
+        return tuple(t for t in self.definition.targets if allowed is None or t in allowed)
 
     @property
     def implicit_system(self) -> bool:
@@ -148,3 +155,8 @@ def _primitive_terminals_of(resource_type: str, code: str) -> frozenset[str]:
 
 def _primitive_terminals(p: Param) -> frozenset[str]:
     return _primitive_terminals_of(p.resource_type, p.code) if "#" not in p.code else frozenset()
+
+
+@cache
+def _resolve_types(resource_type: str, code: str) -> frozenset[str] | None:
+    return resolve_types(params_for(resource_type)[code].expression, resource_type)

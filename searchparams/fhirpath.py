@@ -22,7 +22,7 @@ Path = Callable[[list[Node]], list[Node]]
 
 _WHERE_RESOLVE = re.compile(r"where\(resolve\(\) is ([A-Za-z]+)\)")
 _WHERE_FIELD = re.compile(r"where\(([A-Za-z]+)='([^']*)'\)")
-_AS = re.compile(r"^\((.+) as ([A-Za-z]+)\)$")
+_AS = re.compile(r"^\((.+) as ([A-Za-z]+)\)(?:\.(.+))?$")
 
 
 class Unsupported(ValueError):
@@ -105,18 +105,20 @@ def _run(nodes: list[Node], steps: list[_Step], as_type: str | None = None) -> l
 
 
 def _compile_term(term: str, resource_type: str) -> Path | None:
-    """One union member; None when it belongs to another resource type."""
+    """One union member; None when it belongs to another resource type.
+    `(path as Type).more` selects the typed form, then continues with `more`."""
     term = term.strip()
-    as_type = None
+    as_type, after = None, []
     if m := _AS.fullmatch(term):
         term, as_type = m.group(1).strip(), m.group(2)
+        after = _steps(m.group(3)) if m.group(3) else []
     head, _, rest = term.partition(".")
     if head not in (resource_type, "Resource", "DomainResource"):
         return None
     steps = _steps(rest) if rest else []
     if as_type is not None and (not steps or steps[-1].kind != "child"):
         raise Unsupported(f"'as' after a non-element step in {term!r}")
-    return lambda nodes: _run(nodes, steps, as_type)
+    return lambda nodes: _run(_run(nodes, steps, as_type), after)
 
 
 def compile_expression(expression: str, resource_type: str) -> Path:
@@ -155,10 +157,10 @@ def terminal_types(expression: str, resource_type: str) -> frozenset[str]:
     """The definition names the expression can end on (statically, ignoring `where` filters)."""
     found: set[str] = set()
     for term in _split_union(expression):
-        as_type = None
+        as_type, after = None, ""
         term = term.strip()
         if m := _AS.fullmatch(term):
-            term, as_type = m.group(1).strip(), m.group(2)
+            term, as_type, after = m.group(1).strip(), m.group(2), m.group(3) or ""
         head, _, rest = term.partition(".")
         if head not in (resource_type, "Resource", "DomainResource"):
             continue
@@ -177,5 +179,23 @@ def terminal_types(expression: str, resource_type: str) -> frozenset[str]:
             current = nxt
         if as_type is not None:
             current = {t for t in current if t.lower() == as_type.lower()}
+        for name in (after.split(".") if after else []):
+            current = {definitions()[t].children[name] for t in current
+                       if t in definitions() and name in definitions()[t].children}
         found |= current
+    return frozenset(found)
+
+
+def resolve_types(expression: str, resource_type: str) -> frozenset[str] | None:
+    """The target types `where(resolve() is X)` allows in this type's branches; None if a branch
+    has no such filter (then the parameter's declared targets apply)."""
+    found: set[str] = set()
+    for term in _split_union(expression):
+        head = term.strip().lstrip("(").split(".", 1)[0]
+        if head not in (resource_type, "Resource", "DomainResource"):
+            continue
+        types = _WHERE_RESOLVE.findall(term)
+        if not types:
+            return None
+        found |= set(types)
     return frozenset(found)

@@ -91,9 +91,11 @@ def _quantity(raw: str) -> ast.Number:
     return _number(parts[0], parts[1] or None, parts[2] or None)
 
 
-def _reference(raw: str, p: Param, target_type: str | None) -> ast.Reference:
+def _reference(raw: str, p: Param, target_type: str | None, base: str = "") -> ast.Reference:
     value = unescape(raw)
-    targets = tuple(t for t in p.definition.targets if target_type in (None, t))
+    if base and value.startswith(base + "/"):   # our own absolute URL: stored relative
+        value = value[len(base) + 1:]
+    targets = tuple(t for t in p.targets if target_type in (None, t))
     if "://" in value or value.startswith("urn:"):
         return ast.Reference((value,))
     parts = value.rstrip("/").split("/")
@@ -112,7 +114,7 @@ def _missing(raw: str) -> ast.Missing:
     return ast.Missing(raw == "true")
 
 
-def _value(p: Param, raw: str, modifier: str | None, target_type: str | None) -> ast.Value:
+def _value(p: Param, raw: str, modifier: str | None, target_type: str | None, base: str = "") -> ast.Value:
     if modifier == "missing":
         return _missing(raw)
     kind = p.type
@@ -136,7 +138,7 @@ def _value(p: Param, raw: str, modifier: str | None, target_type: str | None) ->
     if kind == "uri":
         return ast.Uri(unescape(raw))
     if kind == "reference":
-        return _reference(raw, p, target_type)
+        return _reference(raw, p, target_type, base)
     if kind == "composite":
         pieces = _SPLIT_DOLLAR.split(raw)
         if len(pieces) != len(p.components):
@@ -156,30 +158,30 @@ def _lookup(resource_type: str, code: str) -> Param:
 
 
 def _chain_targets(p: Param, target_type: str | None) -> list[str]:
-    types = [t for t in p.definition.targets if t in MAPPINGS and target_type in (None, t)]
+    types = [t for t in p.targets if t in MAPPINGS and target_type in (None, t)]
     if not types:
         raise Refused("SP-CHAIN-TARGET", f"'{p.code}' cannot be chained to "
                       f"{target_type or 'a resource type this server stores'}")
     return types
 
 
-def parse_filter(resource_type: str, key: str, raw: str) -> ast.Filter:
+def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.Filter:
     """One filter parameter (`code[:modifier][.chain]` or `_has:...`) with its raw value."""
     if key.startswith("_has:"):
         parts = key.split(":", 3)
         if len(parts) != 4 or parts[1] not in MAPPINGS:
             raise Refused("SP-HAS", f"'{key}' is not _has:Type:reference:parameter over a stored type")
         ref = _lookup(parts[1], parts[2])
-        if ref.type != "reference" or resource_type not in ref.definition.targets:
+        if ref.type != "reference" or resource_type not in ref.targets:
             raise Refused("SP-HAS", f"{parts[1]}.{parts[2]} does not refer to {resource_type}")
-        return ast.Has(parts[1], parts[2], parse_filter(parts[1], parts[3], raw))
+        return ast.Has(parts[1], parts[2], parse_filter(parts[1], parts[3], raw, base))
     head, dot, rest = key.partition(".")
     code, _, modifier = head.partition(":")
     p = _lookup(resource_type, code)
     if dot:
         if p.type != "reference":
             raise Refused("SP-CHAIN", f"Only reference parameters can be chained, not '{code}'")
-        chains = [ast.Chain(code, t, parse_filter(t, rest, raw)) for t in _chain_targets(p, modifier or None)
+        chains = [ast.Chain(code, t, parse_filter(t, rest, raw, base)) for t in _chain_targets(p, modifier or None)
                   if _can_chain(t, rest)]
         if not chains:
             raise Refused("SP-CHAIN", f"No target of '{code}' has a parameter '{rest.split('.')[0]}'")
@@ -187,13 +189,13 @@ def parse_filter(resource_type: str, key: str, raw: str) -> ast.Filter:
     target_type = None
     if p.type == "reference" and modifier and modifier[0].isupper():
         target_type, modifier = modifier, ""
-        if target_type not in p.definition.targets:
+        if target_type not in p.targets:
             raise ValueError(f"'{target_type}' is not a target of '{code}'")
     if modifier and modifier not in MODIFIERS[p.type]:
         raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for {p.type} parameter '{code}'")
     if modifier == "of-type" and code != "identifier":
         raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
-    values = tuple(_value(p, piece, modifier or None, target_type) for piece in _SPLIT_COMMA.split(raw))
+    values = tuple(_value(p, piece, modifier or None, target_type, base) for piece in _SPLIT_COMMA.split(raw))
     return ast.Clause(code, modifier or None, values)
 
 
@@ -256,12 +258,13 @@ def _include(raw: str, reverse: bool, iterate: bool) -> ast.Include:
     if p.type != "reference":
         raise Refused("SP-INCLUDE", f"'{parts[1]}' of {parts[0]} is not a reference parameter")
     target = parts[2] if len(parts) == 3 else None
-    if target is not None and target not in p.definition.targets:
+    if target is not None and target not in p.targets:
         raise ValueError(f"'{target}' is not a target of {parts[0]}:{parts[1]}")
     return ast.Include(parts[0], parts[1], target, iterate, reverse)
 
 
-def parse(resource_type: str, items: list[tuple[str, str]], strict: bool) -> ast.Search:
+def parse(resource_type: str, items: list[tuple[str, str]], strict: bool, base: str = "") -> ast.Search:
+    """`base`: this tenant's absolute FHIR base; references written with it mean the relative form."""
     filters, applied, issues = [], [], []
     r = _Result()
     for key, raw in items:
@@ -274,7 +277,7 @@ def parse(resource_type: str, items: list[tuple[str, str]], strict: bool) -> ast
             elif raw == "":
                 continue   # an empty value is ignored (search.html#errors)
             else:
-                filters.append(parse_filter(resource_type, key, raw))
+                filters.append(parse_filter(resource_type, key, raw, base))
         except Refused as exc:
             issues.append(Issue("not-supported", str(exc), exc.msg))
             continue

@@ -43,11 +43,11 @@ def partition_bounds(m: ResourceMapping, search: ast.Search) -> Bounds:
         return None, None
     b = binding(m.resource_type, m.partition_param)
     lo, hi = None, None
+    point = isinstance(b, DateRange) and b.start == b.end
     for clause in search.filters:
-        if not isinstance(clause, ast.Clause) or clause.code != m.partition_param or clause.modifier \
-                or not isinstance(b, DateRange):
+        if not isinstance(clause, ast.Clause) or clause.code != m.partition_param or clause.modifier:
             continue
-        per_value = [_value_bounds(v, b.start == b.end) for v in clause.values]
+        per_value = [_value_bounds(v, point) for v in clause.values]
         if any(pv is None for pv in per_value):
             continue
         c_lo, c_hi = _hull(per_value)   # OR-ed values: the hull; AND-ed clauses: the intersection

@@ -36,10 +36,10 @@ def lock_key(items: list[tuple[str, str]]) -> str:
     return urlencode(sorted(items))
 
 
-def parse_criteria(m: ResourceMapping, items: list[tuple[str, str]], where: str) -> ast.Search:
+def parse_criteria(m: ResourceMapping, items: list[tuple[str, str]], where: str, base: str = "") -> ast.Search:
     if not items:
         raise invalid(f"Conditional interaction without search criteria in {where}", "COND-NO-CRITERIA")
-    search = parse(m.resource_type, items, strict=True)
+    search = parse(m.resource_type, items, strict=True, base=base)
     if not search.clauses:
         raise invalid(f"No usable search criteria in {where}", "COND-NO-CRITERIA")
     return search

@@ -21,7 +21,7 @@ async def create(ctx: RequestContext, m: ResourceMapping) -> Response:
     draft, local = draft_from(parse_body(ctx), m, ctx)   # a body id is ignored, as R4 says
     header = ctx.headers.get("if-none-exist")
     criteria = conditional.header_criteria(header) if header is not None else None
-    query = conditional.parse_criteria(m, criteria, "If-None-Exist") if criteria is not None else None
+    query = conditional.parse_criteria(m, criteria, "If-None-Exist", ctx.base_url) if criteria is not None else None
     if draft.part_ts is not None:
         await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
 

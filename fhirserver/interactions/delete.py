@@ -44,7 +44,7 @@ async def delete(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
 
 async def conditional_delete(ctx: RequestContext, m: ResourceMapping) -> Response:
     criteria = conditional.url_criteria(ctx)
-    query = conditional.parse_criteria(m, criteria, "the URL")
+    query = conditional.parse_criteria(m, criteria, "the URL", ctx.base_url)
     if_match = parse_etag(ctx.headers.get("if-match"))
 
     async def attempt():

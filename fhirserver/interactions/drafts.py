@@ -51,7 +51,7 @@ def draft_from(body: Body, m: ResourceMapping, ctx: RequestContext, *, url_id: s
     part_ts = None
     if m.time_partitioned:
         part_ts = ids.clamp(m.clinical_time(resource) or resources.now())
-    draft = Draft(columns=m.column_values(resource), part_ts=part_ts,
+    draft = Draft(columns=m.column_values(resource, ctx.base_url), part_ts=part_ts,
                   refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact),
                   side=side_arrays(resource, ctx.base_url))
     return draft, local

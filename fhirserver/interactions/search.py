@@ -48,7 +48,7 @@ def _cursor(search: ast.Search) -> list | None:
 async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple[str, str]] | None = None, *,
                       base: str | None = None, extra: tuple[ast.Filter, ...] = ()) -> Response:
     items = list(ctx.params) if items is None else items
-    search = parse(m.resource_type, items, strict=ctx.prefer.handling == "strict")
+    search = parse(m.resource_type, items, strict=ctx.prefer.handling == "strict", base=ctx.base_url)
     if extra:
         search = replace(search, filters=search.filters + extra)
     cursor = _cursor(search)

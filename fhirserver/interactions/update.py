@@ -43,7 +43,7 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
     The search and the write share one transaction, and identical criteria are serialised."""
     check_body_type(ctx.headers.get("content-type"))
     criteria = conditional.url_criteria(ctx)
-    query = conditional.parse_criteria(m, criteria, "the URL")
+    query = conditional.parse_criteria(m, criteria, "the URL", ctx.base_url)
     body = parse_body(ctx)
     draft, local = draft_from(body, m, ctx)
     body_id = body.value.get("id")

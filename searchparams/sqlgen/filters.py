@@ -97,21 +97,27 @@ def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     """The clause on the resource table's own column, or None if the binding cannot answer it."""
     a, p = sc.alias, sc.p
     if c.modifier == "missing":
-        column = b.start if isinstance(b, DateRange) else b.column
-        return f"{a}.{column} IS {'' if c.values[0].missing else 'NOT '}NULL"
-    if c.modifier is not None:
+        present = (f"({a}.{b.start} IS NOT NULL OR {a}.{b.end} IS NOT NULL)" if isinstance(b, DateRange)
+                   else f"{a}.{b.column} IS NOT NULL")
+        return f"NOT {present}" if c.values[0].missing else present
+    if c.modifier not in (None, "not") or (c.modifier == "not" and not isinstance(b, Code)):
         return None
     if isinstance(b, Code):
         codes = [v.code for v in c.values if isinstance(v, ast.Token) and v.code is not None]
         if len(codes) != len(c.values):
             return None   # system-only tokens: the side table answers
-        return f"{a}.{b.column} = ANY({p.add(codes, 'text[]')})"
+        match = f"{a}.{b.column} = ANY({p.add(codes, 'text[]')})"
+        return f"({a}.{b.column} IS NULL OR NOT {match})" if c.modifier == "not" else match
     if isinstance(b, Ref):
         return f"{a}.{b.column} = ANY({p.add([t for v in c.values for t in v.targets], 'text[]')})"
     cast = sc.m.sql_type(b.start)
     if b.start == b.end:
         return _or([values.date_point(f"{a}.{b.start}", v, p, cast) for v in c.values])
-    return _or([values.date_range(f"{a}.{b.start}", f"{a}.{b.end}", v, p, cast) for v in c.values])
+    # In these columns NULL is an open end, and both NULL is no value: open-ended prefixes
+    # (gt, lt, ne, ...) must not match resources without the element.
+    present = f"({a}.{b.start} IS NOT NULL OR {a}.{b.end} IS NOT NULL)"
+    ranges = _or([values.date_range(f"{a}.{b.start}", f"{a}.{b.end}", v, p, cast) for v in c.values])
+    return f"({ranges} AND {present})"
 
 
 def _clause(sc: Scope, c: ast.Clause) -> str:
