@@ -10,8 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from fhirserver.spec import bound_systems
 from mappings import MAPPINGS
-from searchparams.fhirpath import Path, Unsupported, compile_expression, resolve_types, terminal_types
+from searchparams.fhirpath import (
+    Path,
+    Unsupported,
+    compile_expression,
+    resolve_types,
+    terminal_elements,
+    terminal_types,
+)
 from searchparams.registry import SearchParamDef, params_for
 
 # Index kinds: the side table each parameter's values go to (see searchparams/index.py).
@@ -60,10 +68,15 @@ class Param:
         return tuple(t for t in self.definition.targets if allowed is None or t in allowed)
 
     @property
+    def code_system(self) -> str | None:
+        """The code system a `code` element's required binding implies: its tokens carry it."""
+        return _code_system(self.resource_type, self.code) if "#" not in self.code else None
+
+    @property
     def implicit_system(self) -> bool:
-        """Token values of primitive `code` elements carry no system: the binding implies it,
-        so `system|code` searches must also match rows without a system (search.html#token)."""
-        return self.type == "token" and bool(_primitive_terminals(self))
+        """Primitive token values with no implied system (booleans, ids, unbound codes) match a
+        `system|code` search on the code alone: they have no system to compare."""
+        return self.type == "token" and bool(_primitive_terminals(self)) and self.code_system is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +173,13 @@ def _primitive_terminals(p: Param) -> frozenset[str]:
 @cache
 def _resolve_types(resource_type: str, code: str) -> frozenset[str] | None:
     return resolve_types(params_for(resource_type)[code].expression, resource_type)
+
+
+@cache
+def _code_system(resource_type: str, code: str) -> str | None:
+    try:
+        elements = terminal_elements(params_for(resource_type)[code].expression, resource_type)
+    except Unsupported:
+        return None
+    systems = {bound_systems().get(e) for e in elements}
+    return systems.pop() if len(systems) == 1 else None

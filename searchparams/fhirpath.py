@@ -199,3 +199,30 @@ def resolve_types(expression: str, resource_type: str) -> frozenset[str] | None:
             return None
         found |= set(types)
     return frozenset(found)
+
+
+def terminal_elements(expression: str, resource_type: str) -> frozenset[str]:
+    """Element ids (as in StructureDefinitions: "Encounter.location.status", "Address.use") of
+    the elements the expression ends on. Backbone elements extend the id; a data type restarts it."""
+    found: set[str] = set()
+    for term in _split_union(expression):
+        term = term.strip()
+        if _AS.fullmatch(term):
+            continue   # typed choice forms are never bound codes
+        head, _, rest = term.partition(".")
+        if head not in (resource_type, "Resource", "DomainResource") or not rest:
+            continue
+        current = [(resource_type if head != "Resource" else "Resource", head)]
+        for step in _steps(rest):
+            if step.kind != "child":
+                continue
+            nxt = []
+            for def_name, key in current:
+                d = definitions().get(def_name)
+                if d is None or step.a not in d.children:
+                    continue
+                child = d.children[step.a]
+                nxt.append((child, f"{key}.{step.a}"))
+            current = [(c, k if "_" in c or c == "code" or c[0].islower() else c) for c, k in nxt]
+        found |= {k for _, k in current}
+    return frozenset(found)

@@ -32,12 +32,13 @@ _QUANTITIES = {"Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuanti
 _NUMBERS = {"decimal", "integer", "positiveInt", "unsignedInt"}
 
 
-def _tokens(param: str, node: Node) -> list[tuple]:
+def _tokens(param: str, node: Node, system: str | None = None) -> list[tuple]:
+    """`system`: the implied system of a bound `code` element (catalog.Param.code_system)."""
     value, kind = node
     if kind == "boolean":
         return [(param, None, "true" if value else "false", None)]
     if not isinstance(value, dict):
-        return [(param, None, str(value), None)]
+        return [(param, system if kind == "code" else None, str(value), None)]
     if kind == "CodeableConcept":
         rows = [r for c in value.get("coding", ()) for r in _tokens(param, (c, "Coding"))]
         if value.get("text"):
@@ -143,7 +144,7 @@ def _component_values(part: Param, root: Node) -> list[tuple]:
     """Per composite part: token parts give (system, code); others their second-value columns."""
     nodes = part.path([root])
     if part.kind == TOKEN:
-        return [(r[1], r[2]) for n in nodes for r in _tokens("", n) if r[2] is not None]
+        return [(r[1], r[2]) for n in nodes for r in _tokens("", n, part.code_system) if r[2] is not None]
     if part.kind == QUANTITY:
         return [(q[2], q[3] or q[4], q[1], None, None, None) for n in nodes for q in _quantities("", n)]
     if part.kind == DATE:
@@ -177,6 +178,11 @@ def _deceased(resource: dict) -> list[tuple]:
 
 
 @cache
+def _code_systems(resource_type: str) -> dict[str, str]:
+    return {p.code: p.code_system for p in _plan(resource_type) if p.kind == TOKEN and p.code_system}
+
+
+@cache
 def _plan(resource_type: str) -> tuple[Param, ...]:
     return tuple(catalog.indexed(resource_type).values())
 
@@ -192,7 +198,8 @@ def index_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
             continue
         nodes = p.path(root)
         if p.kind == TOKEN:
-            out[TOKEN] += [r for n in nodes for r in _tokens(p.code, n)]
+            system = _code_systems(resource_type).get(p.code)
+            out[TOKEN] += [r for n in nodes for r in _tokens(p.code, n, system)]
         elif p.kind == STRING:
             out[STRING] += [r for n in nodes for r in _strings(p.code, n)]
         elif p.kind == DATE:

@@ -42,3 +42,10 @@ def summary_elements() -> dict[str, frozenset[str]]:
     """Top-level elements marked isSummary in R4's StructureDefinitions ("deceased[x]" for choices)."""
     data = orjson.loads(gzip.decompress((_HERE / "summary-elements.json.gz").read_bytes()))
     return {k: frozenset(v) for k, v in data.items()}
+
+
+@cache
+def bound_systems() -> dict[str, str]:
+    """Element id (e.g. "Observation.status", "Address.use") -> the one code system its required
+    binding allows: the implicit system of a `code` element in token search."""
+    return orjson.loads(gzip.decompress((_HERE / "bound-systems.json.gz").read_bytes()))

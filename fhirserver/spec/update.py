@@ -3,7 +3,8 @@
 Run: python -m fhirserver.spec.update [SOURCE_DIR] [EXAMPLES_TGZ]
   SOURCE_DIR    holds fhir.schema.json and search-parameters.json (default ../shared/spec)
   EXAMPLES_TGZ  the npm package hl7.fhir.r4.examples@4.0.1 (`npm pack hl7.fhir.r4.examples@4.0.1`),
-                for the compartment definitions and the isSummary flags of every resource
+                for the compartment definitions, the isSummary flags of every resource, and the
+                code system of each `code` element with a required binding to a one-system value set
 
 The files are HL7's own (CC0); this script only trims fields the server never
 reads and gzips them, so the project works without the shared folder. Never
@@ -38,6 +39,24 @@ def _from_examples(tgz: Path) -> None:
         for code in ("patient", "encounter", "practitioner", "relatedPerson", "device"):
             cd = load(f"CompartmentDefinition-{code}.json")
             compartments[cd["code"]] = {r["code"]: r["param"] for r in cd["resource"] if r.get("param")}
+        value_sets = {}
+        for entry in load("Bundle-valuesets.json")["entry"]:
+            vs = entry["resource"]
+            if vs.get("resourceType") == "ValueSet":
+                value_sets[vs["url"]] = {i["system"] for i in vs.get("compose", {}).get("include", ())
+                                         if i.get("system")}
+        bound = {}
+        for bundle in ("Bundle-resources.json", "Bundle-types.json"):
+            for entry in load(bundle)["entry"]:
+                sd = entry["resource"]
+                if sd.get("resourceType") != "StructureDefinition":
+                    continue
+                for el in sd.get("snapshot", {}).get("element", ()):
+                    binding = el.get("binding", {})
+                    systems = value_sets.get(binding.get("valueSet", "").split("|")[0], set())
+                    if binding.get("strength") == "required" and len(systems) == 1 and \
+                            any(t.get("code") == "code" for t in el.get("type", ())):
+                        bound[el["id"]] = next(iter(systems))
         summary = {}
         for entry in load("Bundle-resources.json")["entry"]:
             sd = entry["resource"]
@@ -47,8 +66,10 @@ def _from_examples(tgz: Path) -> None:
                 el["path"].split(".", 1)[1] for el in sd["snapshot"]["element"]
                 if el["path"].count(".") == 1 and el.get("isSummary"))
     _write("compartments.json.gz", compartments)
+    _write("bound-systems.json.gz", bound)
     _write("summary-elements.json.gz", summary)
-    print(f"wrote {len(compartments)} compartments, summary elements of {len(summary)} resource types")
+    print(f"wrote {len(compartments)} compartments, summary elements of {len(summary)} resource types, "
+          f"the code systems of {len(bound)} required code bindings")
 
 
 def main(source: Path, examples: Path | None = None) -> None:

@@ -103,9 +103,13 @@ def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     if c.modifier not in (None, "not") or (c.modifier == "not" and not isinstance(b, Code)):
         return None
     if isinstance(b, Code):
-        codes = [v.code for v in c.values if isinstance(v, ast.Token) and v.code is not None]
-        if len(codes) != len(c.values):
-            return None   # system-only tokens: the side table answers
+        if any(not isinstance(v, ast.Token) or v.code is None for v in c.values):
+            return None   # system-only tokens and :text: the side table answers
+        system = catalog.supported(sc.m.resource_type)[c.code].code_system
+        # With a bound system, a value naming another system (or none: "|code") cannot match.
+        codes = [v.code for v in c.values if system is None or v.system is None or v.system == system]
+        if not codes:
+            return "false" if c.modifier != "not" else "true"
         match = f"{a}.{b.column} = ANY({p.add(codes, 'text[]')})"
         return f"({a}.{b.column} IS NULL OR NOT {match})" if c.modifier == "not" else match
     if isinstance(b, Ref):
