@@ -65,7 +65,8 @@ def loads_exact(raw: bytes | str) -> object:
 
 
 def _exact_int(text: str) -> int | ExactDecimal:
-    return int(text) if text != "-0" else ExactDecimal(text)
+    """Plain ints where JSON writers handle them; "-0" and integers past 64 bits keep their text."""
+    return ExactDecimal(text) if text == "-0" or len(text) > 15 else int(text)
 
 
 def _exact_default(value: object) -> orjson.Fragment:

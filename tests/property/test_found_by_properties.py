@@ -82,3 +82,13 @@ async def test_patch_keeps_the_text_of_decimals_it_adds(fhir):
                                content=b'[{"op":"add","path":"/valueQuantity","value":{"value":1.50}}]')
     assert patched.status_code == 200
     assert b'"value":1.50' in patched.content, show(patched.content)
+
+
+async def test_patch_keeps_integers_beyond_64_bits(fhir):
+    """Was: 500 (a patch document's -9223372036854775809 could not be written back)."""
+    created = await fhir.post("/Location", content=b'{"resourceType":"Location","name":"x"}')
+    assert created.status_code == 201
+    patched = await fhir.patch(f"/Location/{created.json()['id']}", headers=PATCH,
+                               content=b'[{"op":"add","path":"/position","value":{"altitude":-9223372036854775809}}]')
+    assert patched.status_code == 200, show(patched.content)
+    assert b'"altitude":-9223372036854775809' in patched.content
