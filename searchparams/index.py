@@ -58,8 +58,8 @@ def _tokens(param: str, node: Node, system: str | None = None) -> list[tuple]:
         if value.get("type", {}).get("text"):
             rows.append((param, None, None, normalize_text(value["type"]["text"])))
         return rows
-    if kind == "ContactPoint":
-        return [(param, value.get("system"), value.get("value"), None)]
+    if kind == "ContactPoint":   # R4's token table gives ContactPoint a value and no system
+        return [(param, None, value.get("value"), None)]
     return []
 
 

@@ -118,7 +118,11 @@ def number(column: str, v: ast.Number, p: Params) -> str:
     if v.prefix == "ap":
         margin = abs(v.value) * Decimal("0.1")
         return f"({column} >= {p.add(v.value - margin)} AND {column} <= {p.add(v.value + margin)})"
-    op = {"gt": ">", "sa": ">", "lt": "<", "eb": "<", "ge": ">=", "le": "<="}[v.prefix]
+    if v.prefix == "sa":   # above the search value's whole implied range (search.html#prefix)
+        return f"{column} >= {p.add(v.hi)}"
+    if v.prefix == "eb":
+        return f"{column} < {p.add(v.lo)}"
+    op = {"gt": ">", "lt": "<", "ge": ">=", "le": "<="}[v.prefix]
     return f"{column} {op} {p.add(v.value)}"
 
 
