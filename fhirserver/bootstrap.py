@@ -9,6 +9,7 @@ import asyncpg
 
 from fhirserver.db.embedded import EmbeddedPostgres
 from fhirserver.db.migrate import migrate
+from fhirserver.db.reindex import ensure_current
 from fhirserver.settings import Settings
 from fhirserver.tenants import create_tenant
 
@@ -50,6 +51,7 @@ async def prepare(settings: Settings, cluster: EmbeddedPostgres | None = None) -
             log.info("migrations applied: %s", ", ".join(applied))
         await create_tenant(conn, settings.default_tenant, "Default organisation",
                             months_ahead=settings.months_ahead)
+        await ensure_current(conn)
         if not await conn.fetchval("SELECT proleakproof FROM pg_proc WHERE proname = 'arraycontains'"):
             log.warning("array operators are not LEAKPROOF (no superuser at migration): row-level security "
                         "will keep identifier and code searches from using their GIN indexes")

@@ -60,6 +60,13 @@ def migrate(args: argparse.Namespace) -> None:
     asyncio.run(_admin(_settings(args), run))
 
 
+def reindex(args: argparse.Namespace) -> None:
+    async def run(conn):
+        from fhirserver.db.reindex import reindex_all
+        print(f"rebuilt the search index of {await reindex_all(conn)} resources")
+    asyncio.run(_admin(_settings(args), run))
+
+
 def tenant_create(args: argparse.Namespace) -> None:
     async def run(conn):
         from fhirserver.tenants import create_tenant
@@ -89,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, help="worker processes (default FHIR_WORKERS or 1)")
     p.add_argument("--access-log", action="store_true")
     p.set_defaults(run=serve)
-    sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(run=migrate)
+    sub.add_parser("migrate", help="apply pending schema migrations (and rebuild search indexes if their "
+                                    "definition changed)").set_defaults(run=migrate)
+    sub.add_parser("reindex", help="rebuild the search index of every resource").set_defaults(run=reindex)
     t = sub.add_parser("tenant", help="manage tenants (organisations)")
     tsub = t.add_subparsers(dest="tenant_command", required=True)
     c = tsub.add_parser("create", help="create a tenant and its partitions")

@@ -26,6 +26,7 @@ class Statements:
     locate_for_update: str
     locate_key_share: str
     read: str            # version_id, last_updated, resource
+    reindex: str         # rewrite the hot columns and side rows of the current version in place
     history_latest: str  # version_id, deleted, last_updated of the newest history row
     history_version: str
     instance_history: str
@@ -106,7 +107,15 @@ def statements(m: ResourceMapping) -> Statements:
               f"AND source_id = $2)" + "".join(f", {d}" for d in _side_deletes(m)) +
               f" DELETE FROM {t} WHERE {where}")
     locate = f"SELECT version_id, last_updated, {part} AS part_ts FROM {t} WHERE {where}"
+    # reindex: $1 org, $2 id, [$3 part_ts], then the columns, then the side arrays
+    exact = f"org_id = $1 AND id = $2{' AND part_ts = $3' if timed else ''}"
+    first = 4 if timed else 3
+    col_sets = ", ".join(f"{c} = ${first + i}" for i, c in enumerate(m.column_names))
+    side_ins, _ = _side_inserts(m, first + len(m.column_names), "$3")
+    side_del = [f"del_{k} AS (DELETE FROM {t}_{k} WHERE {exact})" for k in catalog.kinds(m.resource_type)]
+    reindex = f"WITH {', '.join(side_del + side_ins)} UPDATE {t} SET {col_sets} WHERE {exact}"
     return Statements(
+        reindex=reindex,
         insert=insert,
         update=update,
         delete=delete,

@@ -18,6 +18,7 @@ from fhirserver.app import create_app
 from fhirserver.bootstrap import ensure_database
 from fhirserver.db.embedded import EmbeddedPostgres
 from fhirserver.db.migrate import migrate
+from fhirserver.db.reindex import ensure_current
 from fhirserver.settings import Settings
 from fhirserver.tenants import create_tenant
 
@@ -43,6 +44,7 @@ async def dsn(pg_cluster) -> str:
     await migrate(conn)
     for slug in ("default", "acme", "globex"):
         await create_tenant(conn, slug, slug.title(), months_ahead=1)
+    await ensure_current(conn)
     await conn.close()
     return target
 

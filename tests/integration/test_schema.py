@@ -9,7 +9,7 @@ from fhirserver.db.migrate import available, migrate
 from mappings import MAPPINGS
 
 # Small tables Citus would replicate to every node (reference tables), not shard by org_id.
-REFERENCE_TABLES = {"tenants", "schema_migrations", "fhir_side_tables"}
+REFERENCE_TABLES = {"tenants", "schema_migrations", "fhir_side_tables", "fhir_index_state"}
 
 
 async def test_every_primary_key_and_unique_index_includes_org_id(owner):

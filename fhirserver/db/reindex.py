@@ -1,0 +1,79 @@
+"""Rebuilding search indexes in place when what is indexed changes.
+
+The index signature hashes everything that decides a resource's hot columns and side-table
+rows (the search catalog, bindings, mapping columns, and INDEX_FORMAT, bumped by hand when
+searchparams/index.py changes how it reads values). `fhirserver migrate` (and the server at
+start) compares it with the one recorded in the database and, when it differs, rewrites
+every current resource's index rows from its stored JSON. Versions are not touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import asyncpg
+import orjson
+
+from mappings import MAPPINGS
+from mappings.base import ResourceMapping
+from mappings.sql import statements
+from searchparams import catalog
+from searchparams.index import side_arrays
+
+INDEX_FORMAT = 1
+BATCH = 500
+log = logging.getLogger(__name__)
+
+
+def signature() -> str:
+    parts = [f"format={INDEX_FORMAT}"]
+    for t in sorted(MAPPINGS):
+        m = MAPPINGS[t]
+        parts.append(f"{t}:{m.column_names}")
+        for code, p in catalog.supported(t).items():
+            parts.append(f"{t}.{code}:{p.kind}:{p.code_system}:{p.targets}:{p.definition.expression}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int) -> int:
+    st = statements(m)
+    part = "part_ts" if m.time_partitioned else "NULL::timestamptz"
+    done, after = 0, ""
+    while True:
+        rows = await conn.fetch(f"SELECT id, {part}, resource FROM {m.table} WHERE org_id = $1 AND id > $2 "
+                                f"ORDER BY id LIMIT {BATCH}", org, after)
+        if not rows:
+            return done
+        async with conn.transaction():
+            for id_, part_ts, text in rows:
+                resource = orjson.loads(text)
+                key = (org, id_, part_ts) if m.time_partitioned else (org, id_)
+                await conn.execute(st.reindex, *key, *m.column_values(resource), *side_arrays(resource))
+        done += len(rows)
+        after = rows[-1][0]
+
+
+async def reindex_all(conn: asyncpg.Connection) -> int:
+    """Rewrite the index rows of every current resource of every tenant (as the table owner)."""
+    total = 0
+    for (org,) in await conn.fetch("SELECT org_id FROM tenants ORDER BY org_id"):
+        for m in MAPPINGS.values():
+            total += await _reindex_table(conn, m, org)
+    return total
+
+
+async def ensure_current(conn: asyncpg.Connection) -> int | None:
+    """Reindex if the recorded signature differs; return how many resources were rewritten."""
+    await conn.execute("CREATE TABLE IF NOT EXISTS fhir_index_state (id integer PRIMARY KEY CHECK (id = 1), "
+                       "signature text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())")
+    current = signature()
+    recorded = await conn.fetchval("SELECT signature FROM fhir_index_state WHERE id = 1")
+    if recorded == current:
+        return None
+    count = await reindex_all(conn) if recorded is not None else 0
+    await conn.execute("INSERT INTO fhir_index_state (id, signature) VALUES (1, $1) ON CONFLICT (id) DO UPDATE "
+                       "SET signature = EXCLUDED.signature, updated_at = now()", current)
+    if count:
+        log.info("search index rebuilt for %d resources", count)
+    return count
