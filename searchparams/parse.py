@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from fhirserver import spec
 from fhirserver.outcomes import Category, FhirError, Issue
 from mappings import MAPPINGS
 from mappings.extract import normalize_text
@@ -22,9 +23,28 @@ from searchparams.catalog import Declined, Param
 MAX_COUNT = 1000
 DEFAULT_COUNT = 50
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-_SPLIT_COMMA = re.compile(r"(?<!\\),")
-_SPLIT_BAR = re.compile(r"(?<!\\)\|")
-_SPLIT_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def split_unescaped(raw: str, sep: str, maxsplit: int = -1) -> list[str]:
+    """Split on `sep` where it is not escaped; escapes stay for `unescape` (search.html#escaping:
+    `\\,` is a comma inside a value, `\\\\` a backslash, so `a\\\\,b` is two values)."""
+    parts, current, i = [], "", 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\\" and i + 1 < len(raw):
+            current += raw[i:i + 2]
+            i += 2
+            continue
+        if ch == sep and (maxsplit < 0 or len(parts) < maxsplit):
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+        i += 1
+    parts.append(current)
+    return parts
+
+
 MODIFIERS = {
     "string": {"exact", "contains", "missing"},
     "token": {"not", "text", "missing", "of-type"},
@@ -54,7 +74,7 @@ def _prefixed(raw: str) -> tuple[str, str]:
 
 
 def _token(raw: str) -> ast.Token:
-    parts = _SPLIT_BAR.split(raw, maxsplit=1)
+    parts = split_unescaped(raw, "|", maxsplit=1)
     if len(parts) == 1:
         return ast.Token(None, unescape(raw))
     system, code = (unescape(p) for p in parts)
@@ -83,7 +103,7 @@ def _number(raw: str, system: str | None = None, code: str | None = None) -> ast
 
 
 def _quantity(raw: str) -> ast.Number:
-    parts = [unescape(p) for p in _SPLIT_BAR.split(raw)]
+    parts = [unescape(p) for p in split_unescaped(raw, "|")]
     if len(parts) not in (1, 3):
         raise ValueError(f"'{raw}' is not number|system|code")
     if len(parts) == 1:
@@ -97,6 +117,9 @@ def _reference(raw: str, p: Param, target_type: str | None, base: str = "") -> a
         value = value[len(base) + 1:]
     targets = tuple(t for t in p.targets if target_type in (None, t))
     if "://" in value or value.startswith("urn:"):
+        segments = value.rstrip("/").split("/")
+        if len(segments) >= 2 and segments[-2] in spec.resource_types() and segments[-2] not in targets:
+            return ast.Reference(())   # a URL to another type (a Group for `patient`): matches nothing
         return ast.Reference((value,))
     parts = value.rstrip("/").split("/")
     if len(parts) == 2 and parts[0] and parts[1]:
@@ -122,7 +145,7 @@ def _value(p: Param, raw: str, modifier: str | None, target_type: str | None, ba
         if modifier == "text":
             return ast.Text(normalize_text(unescape(raw)))
         if modifier == "of-type":
-            parts = [unescape(x) for x in _SPLIT_BAR.split(raw)]
+            parts = [unescape(x) for x in split_unescaped(raw, "|")]
             if len(parts) != 3:
                 raise ValueError(":of-type takes type-system|type-code|value")
             return ast.Token(f"{parts[0]}|{parts[1]}", parts[2])
@@ -140,7 +163,7 @@ def _value(p: Param, raw: str, modifier: str | None, target_type: str | None, ba
     if kind == "reference":
         return _reference(raw, p, target_type, base)
     if kind == "composite":
-        pieces = _SPLIT_DOLLAR.split(raw)
+        pieces = split_unescaped(raw, "$")
         if len(pieces) != len(p.components):
             raise ValueError(f"'{raw}' needs {len(p.components)} parts separated by $")
         return ast.Composite(tuple(_value(c, piece, None, None) for c, piece in zip(p.components, pieces)))
@@ -195,7 +218,7 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
         raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for {p.type} parameter '{code}'")
     if modifier == "of-type" and code != "identifier":
         raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
-    values = tuple(_value(p, piece, modifier or None, target_type, base) for piece in _SPLIT_COMMA.split(raw))
+    values = tuple(_value(p, piece, modifier or None, target_type, base) for piece in split_unescaped(raw, ","))
     return ast.Clause(code, modifier or None, values)
 
 

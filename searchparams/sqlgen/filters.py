@@ -93,22 +93,26 @@ def _uri(sc: Scope, prm: Param, c: ast.Clause) -> str:
     return _side(sc, catalog.TOKEN, prm.code, body)
 
 
-def _present(sc: Scope, b, code: str) -> str:
-    """The bound element has a value (for `patient`-like parameters: a reference of their type)."""
+def _present(sc: Scope, b) -> str:
     a = sc.alias
     if isinstance(b, DateRange):
         return f"({a}.{b.start} IS NOT NULL OR {a}.{b.end} IS NOT NULL)"
-    prm = catalog.supported(sc.m.resource_type)[code]
-    if isinstance(b, Ref) and prm.targets != prm.definition.targets:
-        return _or([values.prefix_match(f"{a}.{b.column}", f"{t}/", sc.p) for t in prm.targets])
     return f"{a}.{b.column} IS NOT NULL"
+
+
+def _narrowed(sc: Scope, code: str) -> bool:
+    """A reference parameter that selects only some targets of its element (`patient` of `subject`)."""
+    prm = catalog.supported(sc.m.resource_type)[code]
+    return prm.targets != prm.definition.targets
 
 
 def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     """The clause on the resource table's own column, or None if the binding cannot answer it."""
     a, p = sc.alias, sc.p
     if c.modifier == "missing":
-        present = _present(sc, b, c.code)
+        if isinstance(b, Ref) and _narrowed(sc, c.code):
+            return None   # only the side table knows which subjects are, say, Patients
+        present = _present(sc, b)
         return f"NOT {present}" if c.values[0].missing else present
     if c.modifier not in (None, "not") or (c.modifier == "not" and not isinstance(b, Code)):
         return None
