@@ -2,9 +2,9 @@
 
 For each (type, interaction) at concurrency 1 and 32 it measures, in one run:
 - HTTP: k6 against `fhirserver serve` in production mode (uvloop, httptools, no access log);
-- SQL: the very statements the server runs for that request (tenant transaction with RLS
-  settings, then the storage statements of mappings/sql.py), sent straight through asyncpg
-  by this process: no HTTP, no JSON validation;
+- SQL: the very statements the server runs for that request (tenant settings for RLS, then
+  the storage statements of mappings/sql.py, search index rows included), sent straight
+  through asyncpg by this process: no HTTP, no JSON validation or indexing work in Python;
 - the HTTP floor: GET /healthz of the same server (no database).
 
 Run:  .venv/bin/python bench/micro.py [--duration 10] [--workers 2] [--seed 2000]
@@ -42,6 +42,7 @@ from fhirserver.db.resources import Draft, Lock  # noqa: E402
 from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
+from searchparams.index import side_arrays  # noqa: E402
 
 SCRIPT = ROOT / "bench" / "k6_micro.js"
 
@@ -82,7 +83,7 @@ def _draft(kind: str, pid: str) -> Draft:
     def render(id_: str, version: int, ts: datetime) -> str:
         return orjson.dumps({"resourceType": kind, "id": id_, "meta": {"versionId": str(version)},
                              **{k: v for k, v in body.items() if k != "resourceType"}}).decode()
-    return Draft(m.column_values(body), part_ts, refs, render)
+    return Draft(m.column_values(body), part_ts, refs, render, side_arrays(body))
 
 
 async def sql_baseline(db: Database, org: int, kind: str, mode: str, vus: int, seconds: float,
