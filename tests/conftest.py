@@ -65,7 +65,7 @@ def settings() -> Settings:
 @pytest_asyncio.fixture(scope="session")
 async def app(dsn, settings):
     application = create_app(settings, dsn=dsn)
-    async with application.router.lifespan_context(application):
+    async with application.lifespan():
         yield application
 
 
