@@ -84,14 +84,23 @@ def _match(shape: tuple[str, ...], rest: list[str]) -> list[str] | None:
     return args
 
 
+def _literals(r: RouteDef) -> int:
+    return sum(not part.startswith("{") for part in r.shape)
+
+
+# Routes by path length, most literal segments first: "metadata" outranks "{type}".
+_BY_LENGTH: dict[int, list[RouteDef]] = {}
+for _r in sorted(ROUTES, key=_literals, reverse=True):
+    _BY_LENGTH.setdefault(len(_r.shape), []).append(_r)
+
+
 def _resolve(method: str, rest: list[str]) -> tuple[RouteDef, list[str]]:
-    candidates = [(r, args) for r in ROUTES if (args := _match(r.shape, rest)) is not None]
+    candidates = [(r, args) for r in _BY_LENGTH.get(len(rest), ()) if (args := _match(r.shape, rest)) is not None]
     if not candidates:
         raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-NO-ROUTE",
                            f"No FHIR interaction at /{'/'.join(rest)}")
-    # A literal segment ("metadata") outranks a variable one ("{type}") for the same path.
-    literal = max(sum(not part.startswith("{") for part in r.shape) for r, _ in candidates)
-    candidates = [(r, a) for r, a in candidates if sum(not p.startswith("{") for p in r.shape) == literal]
+    literal = _literals(candidates[0][0])
+    candidates = [(r, a) for r, a in candidates if _literals(r) == literal]
     for r, args in candidates:
         if r.method == method:
             return r, args
