@@ -44,6 +44,8 @@ class RequestContext:
     pretty: bool
     body: bytes = b""
     user: User = field(default_factory=User)
+    unit: object | None = None             # interactions.units.Unit inside a transaction Bundle
+    assigned_id: str | None = None         # a create's id, chosen in advance by a transaction Bundle
 
     @property
     def org_id(self) -> int:

@@ -172,10 +172,12 @@ def _fields(m: ResourceMapping, id_: str, version: int, verb: bytes, ts: datetim
     return head + [version, verb, ts, text] + draft.columns + list(draft.refs) + draft.side, text
 
 
-async def create(conn: asyncpg.Connection, m: ResourceMapping, org: int, draft: Draft) -> Saved:
-    """POST: a new resource with a server id (which encodes its month)."""
+async def create(conn: asyncpg.Connection, m: ResourceMapping, org: int, draft: Draft,
+                 id_: str | None = None) -> Saved:
+    """POST: a new resource with a server id (which encodes its month); `id_` if the caller
+    chose it already with new_id (a transaction Bundle resolving urn:uuid references)."""
     ts = now()
-    id_ = ids.new_id(draft.part_ts or ts)
+    id_ = id_ or ids.new_id(draft.part_ts or ts)
     values, text = _fields(m, id_, 1, Verb.CREATE, ts, draft)
     await conn.execute(statements(m).insert, org, id_, *values)
     return Saved(id_, 1, ts, text, True)

@@ -6,13 +6,11 @@ from starlette.responses import Response
 
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
-from fhirserver.db.pools import Route
-from fhirserver.db.retry import retrying
-from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import check_body_type
 from fhirserver.interactions import conditional
 from fhirserver.interactions.drafts import check_targets, draft_from, parse_body
 from fhirserver.interactions.replies import resource_reply, written_reply
+from fhirserver.interactions.units import run, writing
 from mappings.base import ResourceMapping
 
 
@@ -26,16 +24,16 @@ async def create(ctx: RequestContext, m: ResourceMapping) -> Response:
         await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
 
     async def attempt():
-        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+        async with writing(ctx) as conn:
             if query is not None:
                 match = await conditional.single_match(conn, ctx, m, query,
                                                        lock_key=conditional.lock_key(criteria))
                 if match is not None:
                     return await resources.read(conn, m, ctx.org_id, match)
             await check_targets(conn, ctx, local)
-            return await resources.create(conn, m, ctx.org_id, draft)
+            return await resources.create(conn, m, ctx.org_id, draft, ctx.assigned_id)
 
-    result = await retrying(attempt)
+    result = await run(ctx, attempt)
     if isinstance(result, resources.Saved):
         return written_reply(ctx, m.resource_type, result)
     return resource_reply(ctx, m.resource_type, result)   # 200: the match, per If-None-Exist

@@ -12,11 +12,9 @@ from starlette.responses import Response
 
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
-from fhirserver.db.pools import Route
-from fhirserver.db.retry import retrying
-from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import etag, parse_etag
 from fhirserver.interactions import conditional
+from fhirserver.interactions.units import run, writing
 from fhirserver.responses import fhir, info_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
@@ -37,9 +35,9 @@ async def delete(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     if_match = parse_etag(ctx.headers.get("if-match"))
 
     async def attempt():
-        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+        async with writing(ctx) as conn:
             return await resources.delete(conn, m, ctx.org_id, id_, if_match)
-    return _reply(ctx, m, id_, await retrying(attempt))
+    return _reply(ctx, m, id_, await run(ctx, attempt))
 
 
 async def conditional_delete(ctx: RequestContext, m: ResourceMapping) -> Response:
@@ -48,10 +46,10 @@ async def conditional_delete(ctx: RequestContext, m: ResourceMapping) -> Respons
     if_match = parse_etag(ctx.headers.get("if-match"))
 
     async def attempt():
-        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+        async with writing(ctx) as conn:
             match = await conditional.single_match(conn, ctx, m, query, lock_key=conditional.lock_key(criteria))
             if match is None:
                 return None, None
             return match, await resources.delete(conn, m, ctx.org_id, match, if_match)
-    id_, version = await retrying(attempt)
+    id_, version = await run(ctx, attempt)
     return _reply(ctx, m, id_, version)

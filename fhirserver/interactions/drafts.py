@@ -69,6 +69,9 @@ async def check_targets(conn: asyncpg.Connection, ctx: RequestContext,
     tenant. The target row is KEY SHARE locked, so it cannot be deleted before we commit."""
     if not ctx.services.settings.referential_integrity:
         return
+    if ctx.unit is not None:   # a transaction Bundle checks them all once its entries are written
+        ctx.unit.deferred.extend(local)
+        return
     issues, seen = [], set()
     for where, target in local:
         m = MAPPINGS.get(target.type)

@@ -14,10 +14,9 @@ from starlette.responses import Response
 
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
-from fhirserver.db.pools import Route
-from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import check_body_type, parse_etag
 from fhirserver.interactions.replies import written_reply
+from fhirserver.interactions.units import reading
 from fhirserver.interactions.update import store_version
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.validation import check_id, dumps_exact, loads_exact, parse_json
@@ -53,7 +52,7 @@ async def patch(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
         raise invalid(f"Not a valid JSON Patch document: {exc}", "PATCH-INVALID") from None
     wanted = parse_etag(ctx.headers.get("if-match"))
     for attempt in range(_RETRIES):
-        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id, readonly=True) as conn:
+        async with reading(ctx) as conn:
             current = await resources.read(conn, m, ctx.org_id, id_)
         if wanted is not None and wanted != current.version_id:
             raise FhirError.of(Category.PRECONDITION, "conflict", "RES-VERSION-CONFLICT",

@@ -15,9 +15,8 @@ from starlette.responses import Response
 
 from fhirserver import bundles
 from fhirserver.context import RequestContext
-from fhirserver.db.pools import Route
-from fhirserver.db.tenancy import tenant_read
 from fhirserver.headers import check_body_type
+from fhirserver.interactions.units import reading
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.projection import project
 from fhirserver.responses import fhir, json_bytes
@@ -54,7 +53,7 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     cursor = _cursor(search)
     if ctx.param("_explain") == "true":
         return await _explain(ctx, m, search, cursor)
-    async with tenant_read(ctx.services.db, Route.READ, ctx.org_id) as conn:
+    async with reading(ctx) as conn:
         total = None
         if search.summary == "count" or search.total == "accurate":
             total = await execute.count(conn, m, search, ctx.org_id)
@@ -79,7 +78,7 @@ async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, 
     """The SQL this search compiles to, its bound values and PostgreSQL's plan, as Parameters.
 
     Blaze's __explain shows its own index plan; this shows the real SQL and EXPLAIN output."""
-    async with tenant_read(ctx.services.db, Route.READ, ctx.org_id) as conn:
+    async with reading(ctx) as conn:
         sql, params, plan = await execute.explain(conn, m, search, ctx.org_id, cursor)
     body = {"resourceType": "Parameters", "parameter": [
         {"name": "search", "valueString": str(search)},

@@ -6,13 +6,11 @@ from starlette.responses import Response
 
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
-from fhirserver.db.pools import Route
-from fhirserver.db.retry import retrying
-from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import check_body_type, parse_etag
 from fhirserver.interactions import conditional
 from fhirserver.interactions.drafts import check_targets, draft_from, parse_body
 from fhirserver.interactions.replies import written_reply
+from fhirserver.interactions.units import run, writing
 from fhirserver.outcomes import invalid
 from fhirserver.validation import Body, check_id
 from mappings.base import ResourceMapping
@@ -32,10 +30,10 @@ async def store_version(ctx: RequestContext, m: ResourceMapping, id_: str, body:
         await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
 
     async def attempt():
-        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+        async with writing(ctx) as conn:
             await check_targets(conn, ctx, local)
             return await resources.update(conn, m, ctx.org_id, id_, draft, if_match, verb)
-    return await retrying(attempt)
+    return await run(ctx, attempt)
 
 
 async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Response:
@@ -54,7 +52,7 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
         await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
 
     async def attempt():
-        async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+        async with writing(ctx) as conn:
             match = await conditional.single_match(conn, ctx, m, query, lock_key=conditional.lock_key(criteria))
             if match is not None and body_id is not None and body_id != match:
                 raise invalid(f"The body's id {body_id!r} is not the id of the matching resource ({match})",
@@ -65,5 +63,5 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
                 return await resources.create(conn, m, ctx.org_id, draft)
             return await resources.update(conn, m, ctx.org_id, target, draft, if_match)
 
-    saved = await retrying(attempt)
+    saved = await run(ctx, attempt)
     return written_reply(ctx, m.resource_type, saved)
