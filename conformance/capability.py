@@ -29,7 +29,7 @@ def _declined(resource_type: str) -> list[dict]:
 
 
 def capability_statement(base_url: str, type_interactions: list[str], instance_interactions: list[str],
-                         search_supported: bool) -> dict:
+                         search_supported: bool, system: list[str] = ()) -> dict:
     resources = []
     for resource_type in sorted(MAPPINGS):
         entry: dict = {
@@ -61,6 +61,7 @@ def capability_statement(base_url: str, type_interactions: list[str], instance_i
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
         "rest": [{"mode": "server", "resource": resources,
+                  **({"interaction": [{"code": c} for c in system]} if system else {}),
                   "compartment": [f"http://hl7.org/fhir/CompartmentDefinition/{c[0].lower() + c[1:]}"
                                   for c in sorted(compartments()) if c in MAPPINGS]}],
     }

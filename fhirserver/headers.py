@@ -49,7 +49,7 @@ class Prefer:
     """The Prefer header: return= (minimal | representation | OperationOutcome) and handling=."""
 
     return_: str = "representation"
-    handling: str = "lenient"
+    handling: str | None = None     # strict | lenient; None when the client did not say
 
 
 def parse_prefer(value: str | None) -> Prefer:
@@ -65,7 +65,7 @@ def parse_prefer(value: str | None) -> Prefer:
         ret = "OperationOutcome"
     elif ret not in ("minimal", "representation"):
         ret = "representation"
-    handling = "strict" if found.get("handling") == "strict" else "lenient"
+    handling = found.get("handling") if found.get("handling") in ("strict", "lenient") else None
     return Prefer(ret, handling)
 
 

@@ -19,6 +19,7 @@ from fhirserver import spec
 from fhirserver.context import RequestContext, Services
 from fhirserver.headers import parse_prefer, response_type
 from fhirserver.interactions import (
+    bundle,
     capabilities,
     create,
     delete,
@@ -47,6 +48,7 @@ class RouteDef:
 
 ROUTES: tuple[RouteDef, ...] = (
     RouteDef("GET", ("metadata",), "capabilities", capabilities.capabilities, "system"),
+    RouteDef("POST", (), "transaction", bundle.process, "system"),   # and batch
     RouteDef("GET", ("{type}", "_history"), "history-type", history.type_history, "type"),
     RouteDef("POST", ("{type}", "_search"), "search-type", search.search_post, "type"),
     RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance"),
@@ -68,6 +70,12 @@ def implemented_interactions() -> tuple[list[str], list[str]]:
     def codes(level: str) -> list[str]:
         return sorted({r.interaction for r in ROUTES if r.level == level and r.interaction})
     return codes("type"), codes("instance")
+
+
+def system_interactions() -> list[str]:
+    """System-level codes; the one Bundle route serves both transaction and batch."""
+    found = {r.interaction for r in ROUTES if r.level == "system" and r.interaction != "capabilities"}
+    return sorted(found | ({"batch"} if "transaction" in found else set()))
 
 
 def _match(shape: tuple[str, ...], rest: list[str]) -> list[str] | None:
@@ -92,6 +100,14 @@ def _literals(r: RouteDef) -> int:
 _BY_LENGTH: dict[int, list[RouteDef]] = {}
 for _r in sorted(ROUTES, key=_literals, reverse=True):
     _BY_LENGTH.setdefault(len(_r.shape), []).append(_r)
+
+
+def resolve(method: str, rest: list[str]) -> tuple[RouteDef, list]:
+    """The route and its arguments (resource types as mappings) for a path below a tenant base."""
+    route, args = _resolve(method, rest)
+    if route.shape and route.shape[0] == "{type}":
+        args[0] = _mapping(args[0])
+    return route, args
 
 
 def _resolve(method: str, rest: list[str]) -> tuple[RouteDef, list[str]]:
@@ -174,10 +190,8 @@ async def dispatch(request: Request) -> Response:
         if not segments:
             raise FhirError.of(Category.NOT_FOUND, "not-found", "HTTP-NO-TENANT",
                                f"FHIR bases are per organisation: /{services.settings.default_tenant}/metadata")
-        route, args = _resolve(method, segments[1:])
+        route, args = resolve(method, segments[1:])
         ctx = await _context(services, request, segments[0], method)
-        if route.shape[0] == "{type}":
-            args[0] = _mapping(args[0])
         response = await route.handler(ctx, *args)
     except FhirError as err:
         response = error_response(err)

@@ -157,7 +157,8 @@ def validate(resource: object, resource_type: str) -> Inspection:
     issues = _schema_issues(resource, resource_type, resource_type)
     found = inspect(resource)
     issues.extend(found.issues)
-    for where, contained in found.contained:
+    # A Bundle's entries are validated one by one by the interactions they name.
+    for where, contained in (found.contained if resource_type != "Bundle" else ()):
         kind = contained.get("resourceType")
         if kind not in spec.resource_types():
             issues.append(Issue("structure", f"{where} has no valid resourceType", "RES-CONTAINED",

@@ -59,7 +59,7 @@ async def owner(dsn) -> asyncpg.Connection:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(database_url=None, public_base_url="http://fhir.test", max_body_bytes=256 * 1024)
+    return Settings(database_url=None, public_base_url="http://fhir.test", max_body_bytes=4 * 1024 * 1024)
 
 
 @pytest_asyncio.fixture(scope="session")

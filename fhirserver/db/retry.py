@@ -13,11 +13,16 @@ _ATTEMPTS = 4
 
 
 async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run `attempt` again when PostgreSQL reports a serialization failure, a deadlock, or a
-    concurrent creation of the same primary key (the retry then finds the row and updates it)."""
+    """Run `attempt` again when PostgreSQL reports a serialization failure, a deadlock, a
+    concurrent creation of the same primary key (the retry then finds the row and updates it),
+    or a month partition made while the transaction already held its parent (a transaction
+    keeps the partition list it saw; the next one sees the new partition)."""
     for n in range(_ATTEMPTS):
         try:
             return await attempt()
+        except asyncpg.CheckViolationError as exc:
+            if "no partition" not in str(exc) or n == _ATTEMPTS - 1:
+                raise
         except (asyncpg.SerializationError, asyncpg.DeadlockDetectedError):
             if n == _ATTEMPTS - 1:
                 raise FhirError.of(Category.CONFLICT, "transient", "DB-CONTENTION",

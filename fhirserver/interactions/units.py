@@ -28,6 +28,7 @@ class Unit:
 
     conn: asyncpg.Connection
     deferred: list = field(default_factory=list)
+    full_urls: dict[str, str] = field(default_factory=dict)   # Bundle fullUrl -> Type/id
 
 
 @asynccontextmanager

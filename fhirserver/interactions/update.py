@@ -60,7 +60,7 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
             await check_targets(conn, ctx, local)
             target = match or body_id
             if target is None:
-                return await resources.create(conn, m, ctx.org_id, draft)
+                return await resources.create(conn, m, ctx.org_id, draft, ctx.assigned_id)
             return await resources.update(conn, m, ctx.org_id, target, draft, if_match)
 
     saved = await run(ctx, attempt)

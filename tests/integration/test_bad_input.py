@@ -71,7 +71,7 @@ async def test_every_problem_is_reported_at_once(fhir):
 
 async def test_oversize_body_is_413(fhir, owner):
     before = await _count(owner, "patients")
-    div = "<div>" + "x" * 300_000 + "</div>"
+    div = "<div>" + "x" * 5_000_000 + "</div>"
     big = orjson.dumps({**samples.patient(), "text": {"status": "generated", "div": div}})
     r = await fhir.post("/Patient", content=big)
     assert r.status_code == 413 and _issue(r)["code"] == "too-long"
