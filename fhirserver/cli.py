@@ -67,6 +67,15 @@ def reindex(args: argparse.Namespace) -> None:
     asyncio.run(_admin(_settings(args), run))
 
 
+def load(args: argparse.Namespace) -> None:
+    from fhirserver.bulk_run import run_load
+    settings = _settings(args)
+    dsn = asyncio.run(bootstrap.prepare(settings))
+    stats = run_load(dsn, args.paths, args.tenant, Path(args.rejects), args.workers, Path(args.state))
+    print(f"loaded {stats.loaded}, already present {stats.present}, rejected {stats.rejected}"
+          + (f" (see {args.rejects})" if stats.rejected else ""))
+
+
 def generate(args: argparse.Namespace) -> None:
     import time
     from datetime import datetime
@@ -122,6 +131,14 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("slug")
     c.add_argument("--name")
     c.set_defaults(run=tenant_create)
+    ld = sub.add_parser("load", help="bulk-load ndjson and Bundle files (a directory, files, or - for stdin)")
+    ld.add_argument("paths", nargs="+")
+    ld.add_argument("--tenant", help="tenant slug (default: each subdirectory of a directory names its tenant, "
+                                     "else 'default')")
+    ld.add_argument("--rejects", default="rejects.ndjson", help="rejected lines with their OperationOutcome")
+    ld.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ld.add_argument("--state", default=".fhirserver/load-state", help="checkpoints for resuming")
+    ld.set_defaults(run=load)
     g = sub.add_parser("generate", help="write deterministic ndjson shaped like the seed design")
     g.add_argument("--patients", type=int, required=True)
     g.add_argument("--seed", type=int, default=1)

@@ -19,6 +19,7 @@ from fhirserver import spec
 from fhirserver.context import RequestContext, Services
 from fhirserver.headers import parse_prefer, response_type
 from fhirserver.interactions import (
+    bulk_import,
     bundle,
     capabilities,
     create,
@@ -49,6 +50,7 @@ class RouteDef:
 ROUTES: tuple[RouteDef, ...] = (
     RouteDef("GET", ("metadata",), "capabilities", capabilities.capabilities, "system"),
     RouteDef("POST", (), "transaction", bundle.process, "system"),   # and batch
+    RouteDef("POST", ("$import",), None, bulk_import.bulk_import, "system"),
     RouteDef("GET", ("{type}", "_history"), "history-type", history.type_history, "type"),
     RouteDef("POST", ("{type}", "_search"), "search-type", search.search_post, "type"),
     RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance"),

@@ -1,0 +1,114 @@
+"""`fhirserver load`: files spread over worker processes, one progress bar, one reject file.
+
+Each worker process validates, indexes and COPYs its share of the files over its own
+connection (Python work is the cost; PostgreSQL keeps up). Progress is counted in shared
+memory. A directory whose subdirectories are tenant slugs (what `fhirserver generate`
+writes) loads each subdirectory into that tenant, creating it if needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import asyncpg
+from tqdm import tqdm
+
+from fhirserver.bulk import Checkpoints, Stats, Writer, files, load_lines, read_lines
+from fhirserver.db.partitions import PartitionCache
+from fhirserver.tenants import SLUG, create_tenant
+
+
+def plan(paths: list[str], tenant: str | None) -> list[tuple[str, str]]:
+    """(tenant slug, file) pairs."""
+    out = []
+    for p in paths:
+        folder = Path(p)
+        subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and SLUG.fullmatch(d.name)) \
+            if p != "-" and folder.is_dir() and tenant is None else []
+        if subdirs:
+            out += [(d.name, f) for d in subdirs for f in files([str(d)])]
+        else:
+            out += [(tenant or "default", f) for f in files([p])]
+    return out
+
+
+async def _worker(dsn: str, items: list[tuple[str, str]], rejects: Path, state: Path, counter) -> Stats:
+    conn = await asyncpg.connect(dsn)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    partitions, checkpoints, stats = PartitionCache(), Checkpoints(state), Stats()
+
+    def progress(n: int) -> None:
+        with counter.get_lock():
+            counter.value += n
+    try:
+        with open(rejects, "ab") as out:
+            for tenant, path in items:
+                org = await conn.fetchval("SELECT org_id FROM tenants WHERE slug = $1", tenant)
+                writer = Writer(conn, org, partitions, pool)
+                lines = read_lines(path, checkpoints.get(path, tenant))
+                stats.add(await load_lines(writer, lines, "", out, progress,
+                                           lambda src, off, t=tenant: checkpoints.set(src, t, off)))
+    finally:
+        await pool.close()
+        await conn.close()
+    return stats
+
+
+_counter = None
+
+
+def _init(counter) -> None:
+    global _counter   # shared memory reaches pool processes only through their initializer
+    _counter = counter
+
+
+def _work(args) -> tuple[int, int, int]:
+    dsn, items, rejects, state = args
+    s = asyncio.run(_worker(dsn, items, rejects, state, _counter))
+    return s.loaded, s.present, s.rejected
+
+
+async def _tenants(dsn: str, slugs: set[str]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for slug in sorted(slugs):
+            await create_tenant(conn, slug)
+    finally:
+        await conn.close()
+
+
+def run_load(dsn: str, paths: list[str], tenant: str | None, rejects: Path, workers: int, state: Path) -> Stats:
+    items = plan(paths, tenant)
+    asyncio.run(_tenants(dsn, {t for t, _ in items}))
+    rejects.unlink(missing_ok=True)
+    sizes = {f: (Path(f).stat().st_size if f != "-" else 0) for _, f in items}
+    shares: list[list[tuple[str, str]]] = [[] for _ in range(max(1, min(workers, len(items))))]
+    loads = [0] * len(shares)
+    for item in sorted(items, key=lambda i: -sizes[i[1]]):   # biggest first, to the least loaded worker
+        k = loads.index(min(loads))
+        shares[k].append(item)
+        loads[k] += sizes[item[1]]
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    parts = [rejects.with_name(f"{rejects.name}.{k}") for k in range(len(shares))]
+    total = Stats()
+    with ctx.Pool(len(shares), initializer=_init, initargs=(counter,)) as pool, \
+            tqdm(unit=" resources", unit_scale=True, desc="loading") as bar:
+        jobs = [pool.apply_async(_work, ((dsn, share, part, state),)) for share, part in zip(shares, parts)]
+        while not all(j.ready() for j in jobs):
+            time.sleep(0.5)
+            bar.update(counter.value - bar.n)
+        bar.update(counter.value - bar.n)
+        for j in jobs:
+            total.add(Stats(*j.get()))
+    with open(rejects, "wb") as out:
+        for part in parts:
+            if part.exists():
+                out.write(part.read_bytes())
+                part.unlink()
+    if not total.rejected:
+        rejects.unlink(missing_ok=True)
+    return total
