@@ -119,6 +119,8 @@ def first_of(path: str) -> Extractor:
 
 def normalize_text(value: str) -> str:
     """R4 string search ignores case and accents (search.html#string): fold both."""
+    if value.isascii():
+        return value.lower()
     decomposed = unicodedata.normalize("NFKD", value)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

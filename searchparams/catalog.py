@@ -131,19 +131,23 @@ def catalog(resource_type: str) -> dict[str, Param | Declined]:
     return {code: _classify(resource_type, d) for code, d in sorted(params_for(resource_type).items())}
 
 
+@cache
 def supported(resource_type: str) -> dict[str, Param]:
     return {c: p for c, p in catalog(resource_type).items() if isinstance(p, Param)}
 
 
+@cache
 def declined(resource_type: str) -> dict[str, Declined]:
     return {c: p for c, p in catalog(resource_type).items() if isinstance(p, Declined)}
 
 
+@cache
 def indexed(resource_type: str) -> dict[str, Param]:
     """Supported parameters whose values go to side tables."""
     return {c: p for c, p in supported(resource_type).items() if c not in MAIN_COLUMNS}
 
 
+@cache
 def kinds(resource_type: str) -> tuple[str, ...]:
     """The side tables a type needs, in a fixed order."""
     used = {p.kind for p in indexed(resource_type).values()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Callable, Iterator
 
 from fhirserver.spec.model import definitions
@@ -40,25 +41,29 @@ def _primitive_of(suffix: str) -> str:
     raise Unsupported(f"unknown type suffix {suffix}")
 
 
+@cache
+def _child_keys(def_name: str, name: str) -> tuple[tuple[str, str], ...]:
+    """(JSON key, definition) pairs holding element `name`: the element, or every typed form of a choice."""
+    d = definitions()[def_name]
+    if name in d.children:
+        return ((name, d.children[name]),)
+    return tuple((form, _primitive_of(form[len(name):])) for form, base in d.choices.items() if base == name)
+
+
 def _children(node: Node, name: str, as_type: str | None = None) -> Iterator[Node]:
     value, def_name = node
     if not isinstance(value, dict):
         return
-    d = definitions()[def_name]
-    found: list[tuple[object, str]] = []
-    if name in d.children:
-        found.append((value.get(name), d.children[name]))
-    else:   # a choice element: every typed form present
-        for form, base in d.choices.items():
-            if base == name and form in value:
-                found.append((value[form], _primitive_of(form[len(name):])))
-    for child, child_def in found:
-        if as_type is not None and child_def.lower() != as_type.lower():
+    for key, child_def in _child_keys(def_name, name):
+        child = value.get(key)
+        if child is None or (as_type is not None and child_def.lower() != as_type.lower()):
             continue
-        items = child if isinstance(child, list) else [child]
-        for item in items:
-            if item is not None:
-                yield item, child_def
+        if isinstance(child, list):
+            for item in child:
+                if item is not None:
+                    yield item, child_def
+        else:
+            yield child, child_def
 
 
 def _is_reference_to(value: object, target: str) -> bool:
