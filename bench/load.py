@@ -1,0 +1,120 @@
+"""Bulk-load benchmark: `fhirserver load` end to end beside a raw COPY of the same rows.
+
+1. generates N patients with the project's generator (timed: generator throughput);
+2. loads them with the bulk loader into a fresh database (end to end: parsing,
+   validation, indexing, COPY, with --workers processes);
+3. in the same run, prepares the same rows untimed and COPYs them into a second tenant
+   with one connection, timing only the COPY: the database's ceiling for these rows.
+
+Run: .venv/bin/python bench/load.py [--patients 1000] [--workers 2]
+Writes bench/results/load.json and bench/results/load.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RESULTS, ROOT, machine  # noqa: E402
+from fhirserver.bootstrap import ensure_database  # noqa: E402
+from fhirserver.bulk import Writer, files, prepare, read_lines  # noqa: E402
+from fhirserver.bulk_run import run_load  # noqa: E402
+from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
+from fhirserver.db.migrate import migrate  # noqa: E402
+from fhirserver.db.partitions import PartitionCache  # noqa: E402
+from fhirserver.db.resources import now  # noqa: E402
+from fhirserver.generate import generate  # noqa: E402
+from fhirserver.tenants import create_tenant  # noqa: E402
+
+
+async def raw_copy(dsn: str, folder: Path) -> tuple[int, float]:
+    """COPY of prepared rows only (preparation untimed), into a tenant of its own."""
+    conn = await asyncpg.connect(dsn)
+    org = (await create_tenant(conn, "rawcopy")).org_id
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    writer = Writer(conn, org, PartitionCache(), pool)
+    rows, spent, stamp = 0, 0.0, now()
+    for path in files([str(folder)]):
+        batch = []
+        for line in read_lines(path):
+            batch.append(prepare(line, "", stamp))
+            if len(batch) == 2000:
+                for p in batch:   # partitions first, untimed
+                    if p.part_ts is not None:
+                        await writer.partitions.ensure(pool, p.mapping, org, p.part_ts)
+                t = time.perf_counter()
+                rows += (await writer.write(batch)).loaded
+                spent += time.perf_counter() - t
+                batch = []
+        if batch:
+            for p in batch:
+                if p.part_ts is not None:
+                    await writer.partitions.ensure(pool, p.mapping, org, p.part_ts)
+            t = time.perf_counter()
+            rows += (await writer.write(batch)).loaded
+            spent += time.perf_counter() - t
+    await pool.close()
+    await conn.close()
+    return rows, spent
+
+
+async def database(data: Path) -> tuple[str, EmbeddedPostgres]:
+    cluster = EmbeddedPostgres(data / "pg", port=54402)
+    dsn = await ensure_database(cluster.start(), "fhirload")
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await conn.close()
+    return dsn, cluster
+
+
+def main(args) -> None:
+    data = Path(args.data_dir).resolve()
+    out = data / "generated"
+    shutil.rmtree(data, ignore_errors=True)
+    t = time.perf_counter()
+    counts = generate(out, args.patients, args.seed)
+    gen_s = time.perf_counter() - t
+    total = sum(counts.values())
+    dsn, cluster = asyncio.run(database(data))
+    try:
+        t = time.perf_counter()
+        stats = run_load(dsn, [str(out)], None, data / "rejects.ndjson", args.workers, data / "state")
+        load_s = time.perf_counter() - t
+        rows, copy_s = asyncio.run(raw_copy(dsn, out / "org-1"))
+    finally:
+        cluster.stop()
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+              "patients": args.patients, "resources": total, "workers": args.workers,
+              "generator_per_s": round(total / gen_s), "load_s": round(load_s, 1),
+              "load_per_s": round(stats.loaded / load_s), "loaded": stats.loaded, "rejected": stats.rejected,
+              "raw_copy_rows": rows, "raw_copy_s": round(copy_s, 1), "raw_copy_per_s": round(rows / copy_s)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "load.json").write_text(json.dumps(report, indent=2))
+    cores = report["machine"]["cores"]
+    md = (f"Run {report['date']} on {cores} cores: {args.patients} patients, {total} resources.\n\n"
+          "| measure | value |\n|---|---:|\n"
+          f"| generator | {report['generator_per_s']} resources/s |\n"
+          f"| `fhirserver load`, end to end ({args.workers} workers) | {report['load_per_s']} resources/s "
+          f"({report['load_s']} s) |\n"
+          f"| raw COPY of the same prepared rows (org-1, one connection) | {report['raw_copy_per_s']} resources/s |\n")
+    (RESULTS / "load.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data-dir", default=str(ROOT / "bench" / ".data-load"))
+    main(parser.parse_args())
