@@ -95,7 +95,8 @@ async def test_bundle_files_resolve_full_urls(tmp_path, owner, dsn):
         {"fullUrl": "urn:uuid:aaaaaaaa-0000-0000-0000-000000000001", "resource": samples.patient(),
          "request": {"method": "POST", "url": "Patient"}},
         {"fullUrl": "urn:uuid:aaaaaaaa-0000-0000-0000-000000000002",
-         "resource": {**samples.observation(), "subject": {"reference": "urn:uuid:aaaaaaaa-0000-0000-0000-000000000001"}},
+         "resource": {**samples.observation(),
+                      "subject": {"reference": "urn:uuid:aaaaaaaa-0000-0000-0000-000000000001"}},
          "request": {"method": "POST", "url": "Observation"}}]}
     path = tmp_path / "bundle.json"
     path.write_bytes(orjson.dumps(bundle))
