@@ -152,7 +152,7 @@ async def load(db, org: int, patients: int, seed: int) -> dict[str, list[dict]]:
         for r in batch:
             m = MAPPINGS[r["resourceType"]]
             if m.time_partitioned:
-                await partitions.ensure(db.primary, m, org, ids.clamp(m.clinical_time(r)))
+                await partitions.ensure(db.primary.pool, m, org, ids.clamp(m.clinical_time(r)))
         async with tenant_transaction(db, Route.PRIMARY, org) as conn:
             for r in batch:
                 await resources.update(conn, MAPPINGS[r["resourceType"]], org, r["id"], _draft(r))

@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse
 from fhirserver.context import Services
 from fhirserver.db.partitions import PartitionCache, keep_months_ahead
 from fhirserver.db.pools import open_database
+from fhirserver.db.replicas import ReplicaMonitor
 from fhirserver.routes import dispatch
 from fhirserver.settings import Settings
 from fhirserver.tenants import TenantDirectory
@@ -60,13 +61,20 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
         target = dsn or os.environ.get(DSN_ENV) or settings.database_url
         if not target:
             raise RuntimeError("no database: run through `fhirserver serve` or set DATABASE_URL")
-        db = await open_database(target, min_size=settings.pool_min, max_size=settings.pool_max)
-        app.state.services = Services(settings, db, TenantDirectory(db.primary), PartitionCache())
-        keeper = asyncio.create_task(keep_months_ahead(db.primary, settings.months_ahead))
+        db = await open_database(target, settings.replica_urls, min_size=settings.pool_min,
+                                 max_size=settings.pool_max, pooler=settings.pooler,
+                                 token_wait_s=settings.token_wait_s, max_lag_s=settings.replica_max_lag_s)
+        monitor = ReplicaMonitor(db)
+        await monitor.check()   # replicas join the rotation once they have answered
+        app.state.services = Services(settings, db, TenantDirectory(db), PartitionCache())
+        tasks = [asyncio.create_task(keep_months_ahead(db.primary.pool, settings.months_ahead))]
+        if db.replicas:
+            tasks.append(asyncio.create_task(monitor.run()))
         try:
             yield
         finally:
-            keeper.cancel()
+            for task in tasks:
+                task.cancel()
             await db.close()
 
     api = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
+import asyncpg
 from starlette.datastructures import Headers
 
 from fhirserver.db.partitions import PartitionCache
-from fhirserver.db.pools import Database
+from fhirserver.db.pools import CONNECTION_ERRORS, Database, parse_lsn
 from fhirserver.headers import Prefer
 from fhirserver.settings import Settings
 from fhirserver.tenants import Tenant, TenantDirectory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,6 +25,29 @@ class Services:
     db: Database
     tenants: TenantDirectory
     partitions: PartitionCache
+    cache: object = None                 # fhirserver.cache.ResourceCache (a no-op without REDIS_URL)
+
+
+@dataclass(eq=False)
+class Effects:
+    """What a request changed, gathered while it runs (a Bundle's entries share one):
+    the WAL position past its last commit, and the versions it wrote, for the cache."""
+
+    lsn: int | None = None
+    written: list[tuple[str, str, int]] = field(default_factory=list)   # (type, id, version)
+
+    async def committed(self, conn: asyncpg.Connection) -> None:
+        # After COMMIT the insert position is at or past the commit record, so a replica
+        # that has replayed it has replayed the commit.
+        try:
+            lsn = parse_lsn(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+        except CONNECTION_ERRORS as exc:   # committed all the same: answer without a token
+            log.warning("no consistency token for a committed write: %s", exc)
+            return
+        self.lsn = max(self.lsn or 0, lsn)
+
+    def wrote(self, resource_type: str, id_: str, version: int) -> None:
+        self.written.append((resource_type, id_, version))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +73,8 @@ class RequestContext:
     user: User = field(default_factory=User)
     unit: object | None = None             # interactions.units.Unit inside a transaction Bundle
     assigned_id: str | None = None         # a create's id, chosen in advance by a transaction Bundle
+    consistency: int | None = None         # X-Consistency-Token: reads see at least this WAL position
+    effects: Effects = field(default_factory=Effects)
 
     @property
     def org_id(self) -> int:

@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fhirserver import spec
 from fhirserver.context import RequestContext, Services
+from fhirserver.db.pools import CONNECTION_ERRORS, format_lsn, parse_lsn
 from fhirserver.headers import parse_prefer, response_type
 from fhirserver.interactions import (
     bulk_import,
@@ -35,6 +35,7 @@ from fhirserver.responses import fhir, outcome_bytes
 from mappings import MAPPINGS
 
 log = logging.getLogger(__name__)
+CONSISTENCY_HEADER = "X-Consistency-Token"
 Handler = Callable[..., Awaitable[Response]]
 
 
@@ -177,7 +178,29 @@ async def _context(services: Services, request: Request, slug: str, method: str)
     return RequestContext(
         services=services, tenant=tenant, base_url=_base_url(services, request, slug), method=method,
         params=params, headers=request.headers, prefer=parse_prefer(request.headers.get("prefer")),
-        media_type=media, pretty=any(k == "_pretty" and v == "true" for k, v in params), body=body)
+        media_type=media, pretty=any(k == "_pretty" and v == "true" for k, v in params), body=body,
+        consistency=_consistency(request.headers.get(CONSISTENCY_HEADER)))
+
+
+def _consistency(token: str | None) -> int | None:
+    if token is None:
+        return None
+    try:
+        return parse_lsn(token)
+    except ValueError:
+        raise FhirError.of(Category.INCORRECT, "value", "HTTP-CONSISTENCY-TOKEN",
+                           f"{CONSISTENCY_HEADER} {token[:40]!r} is not a token this server issued "
+                           "(send back the value of a write response's header unchanged)") from None
+
+
+async def _after(ctx: RequestContext, response: Response | None) -> None:
+    """Once the handler's transactions are committed: the consistency token, and the cache
+    told about every version written (before the client can read again)."""
+    effects = ctx.effects
+    if effects.lsn is not None and response is not None:
+        response.headers[CONSISTENCY_HEADER] = format_lsn(effects.lsn)
+    if effects.written and ctx.services.cache is not None:
+        await ctx.services.cache.written(ctx.org_id, effects.written)
 
 
 def error_response(err: FhirError, media_type: str = "application/fhir+json") -> Response:
@@ -194,12 +217,17 @@ async def dispatch(request: Request) -> Response:
                                f"FHIR bases are per organisation: /{services.settings.default_tenant}/metadata")
         route, args = resolve(method, segments[1:])
         ctx = await _context(services, request, segments[0], method)
-        response = await route.handler(ctx, *args)
+        try:
+            response = await route.handler(ctx, *args)
+        except BaseException:
+            await _after(ctx, None)   # what committed before the failure is still announced to the cache
+            raise
+        await _after(ctx, response)
     except FhirError as err:
         response = error_response(err)
-    except (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
-            asyncpg.exceptions.InterfaceError, ConnectionError, OSError) as exc:
+    except CONNECTION_ERRORS as exc:
         log.warning("database unavailable: %s", exc)
+        services.db.lost(services.db.primary)   # reconnect afresh once it is back
         response = error_response(FhirError(Category.UNAVAILABLE, [Issue(
             "transient", "The database is not reachable; retry shortly", "DB-UNAVAILABLE")],
             {"Retry-After": "1"}))

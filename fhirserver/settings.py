@@ -29,6 +29,13 @@ class Settings:
     default_tenant: str = "default"
     months_ahead: int = 3                      # time partitions created ahead of now
     workers: int = 1                           # FHIR_WORKERS (uvicorn processes)
+    replica_urls: tuple[str, ...] = ()         # DATABASE_REPLICA_URLS, comma-separated: reads go there
+    replica_max_lag_s: float = 10.0            # FHIR_REPLICA_MAX_LAG_S: further behind leaves the rotation
+    token_wait_s: float = 0.25                 # FHIR_CONSISTENCY_WAIT_S: a token read waits for a replica
+    pooler: bool = False                       # FHIR_DB_POOLER=pgbouncer: transaction-mode pooler in front
+    redis_url: str | None = None               # REDIS_URL: resource cache and rate limits in Redis
+    cache_ttl_s: int = 900                     # FHIR_CACHE_TTL_S: cached versions expire (seed: 15 min)
+    rate_limit: int = 0                        # FHIR_RATE_LIMIT: requests per client per minute; 0 = off
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -43,6 +50,13 @@ class Settings:
             pool_max=int(env.get("FHIR_POOL_MAX", "20")),
             referential_integrity=_bool(env.get("FHIR_REFERENTIAL_INTEGRITY"), True),
             workers=int(env.get("FHIR_WORKERS", "1")),
+            replica_urls=tuple(u.strip() for u in env.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()),
+            replica_max_lag_s=float(env.get("FHIR_REPLICA_MAX_LAG_S", "10")),
+            token_wait_s=float(env.get("FHIR_CONSISTENCY_WAIT_S", "0.25")),
+            pooler=env.get("FHIR_DB_POOLER", "").strip().lower() == "pgbouncer",
+            redis_url=env.get("REDIS_URL") or None,
+            cache_ttl_s=int(env.get("FHIR_CACHE_TTL_S", "900")),
+            rate_limit=int(env.get("FHIR_RATE_LIMIT", "0")),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from fhirserver.db.partitions import create_tenant_partitions
+from fhirserver.db.pools import CONNECTION_ERRORS, Database, Route
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _TTL_SECONDS = 30.0
@@ -32,8 +33,11 @@ class Tenant:
 
 
 class TenantDirectory:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    """Read from a replica when there is one (so requests go on while the primary is
+    away), from the primary when the replica does not know the slug yet or fails."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
 
     async def get(self, slug: str) -> Tenant | None:
@@ -43,8 +47,18 @@ class TenantDirectory:
             return hit[1]
         if not SLUG.fullmatch(slug):
             return None
-        row = await self._pool.fetchrow(
-            "SELECT org_id, slug, name, status FROM tenants WHERE slug = $1", slug)
+        row = None
+        for server in dict.fromkeys((self._db.choose(Route.READ), self._db.primary)):
+            try:
+                row = await server.pool.fetchrow("SELECT org_id, slug, name, status FROM tenants WHERE slug = $1",
+                                                 slug)
+            except CONNECTION_ERRORS:
+                if server is self._db.primary:
+                    raise
+                self._db.lost(server)
+                continue
+            if row is not None:
+                break
         tenant = Tenant(**dict(row)) if row else None
         if tenant is not None:   # unknown slugs are not cached: a tenant created later works at once
             self._cache[slug] = (now, tenant)

@@ -1,16 +1,31 @@
 """The one place that picks a database connection.
 
-Every caller names its `Route`: writes and reads that must see the newest data
-take PRIMARY; plain reads and searches take READ, which the replica issue will
-send to read replicas. Nothing chooses a server implicitly.
+Every caller names its `Route`. PRIMARY: writes, and reads that must see the newest
+data (a patch reads the version it will replace there). READ: plain reads and
+searches, served by a healthy replica (least busy first) when replicas are configured.
+
+Read-your-writes: a write answers with the WAL position just past its commit (the
+consistency token, `lsn`); a read that presents it is served by a replica only once
+that replica has replayed up to it (`pg_last_wal_replay_lsn()`), waiting at most
+`token_wait_s`, else by the primary. The seed's round-robin over replicas has no such
+guarantee: a client could create a resource and get 404 reading it back.
+
+Replica health lives in db/replicas.py; this module only chooses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
 from enum import Enum
 
 import asyncpg
+
+# A replica's connection failing this way takes it out of rotation at once.
+CONNECTION_ERRORS = (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                     asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.InterfaceError,
+                     asyncpg.exceptions.AdminShutdownError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
 class Route(Enum):
@@ -18,19 +33,108 @@ class Route(Enum):
     READ = "read"
 
 
-@dataclass
+def parse_lsn(text: str) -> int:
+    """'16/B374D848' -> an integer WAL position; ValueError for anything else."""
+    high, sep, low = text.strip().partition("/")
+    if not sep or not (0 < len(high) <= 8 and 0 < len(low) <= 8):
+        raise ValueError(text)
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def format_lsn(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+@dataclass(eq=False)
+class Server:
+    name: str                   # "primary", "replica-1", ...
+    pool: asyncpg.Pool
+    replica: bool
+    healthy: bool = True
+    replay_lsn: int = 0         # replicas: newest replayed WAL position seen
+    lag_s: float = 0.0          # replicas: how far behind the primary, in time (db/replicas.py)
+    busy: int = 0               # connections handed out now
+
+    def connection(self):
+        return _Counted(self)
+
+
+class _Counted:
+    """pool.acquire() that keeps `busy` for the least-busy choice."""
+
+    def __init__(self, server: Server) -> None:
+        self.server, self._ctx = server, server.pool.acquire()
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self.server.busy += 1
+        try:
+            return await self._ctx.__aenter__()
+        except BaseException:
+            self.server.busy -= 1
+            raise
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.busy -= 1
+        await self._ctx.__aexit__(*exc)
+
+
+@dataclass(eq=False)
 class Database:
-    primary: asyncpg.Pool
+    primary: Server
+    replicas: list[Server] = field(default_factory=list)
     # Tenant settings may live at session level for reads (db/tenancy.py); False behind a
     # transaction-mode pooler, where session state would leak between clients.
     session_settings: bool = True
+    token_wait_s: float = 0.25      # how long a read with a token waits for a replica
+    max_lag_s: float = 10.0         # a replica further behind leaves the rotation
 
-    def pool(self, route: Route) -> asyncpg.Pool:
-        # Replicas arrive with the scale-out issue; until then every route is the primary.
-        return self.primary
+    def readable(self) -> list[Server]:
+        return [r for r in self.replicas if r.healthy]
+
+    def choose(self, route: Route, min_lsn: int | None = None) -> Server:
+        """Without waiting: the least busy replica known to have replayed `min_lsn`, else the primary."""
+        if route is Route.PRIMARY:
+            return self.primary
+        ready = [r for r in self.readable() if min_lsn is None or r.replay_lsn >= min_lsn]
+        return min(ready, key=lambda r: r.busy) if ready else self.primary
+
+    async def reader(self, route: Route, min_lsn: int | None = None) -> Server:
+        """The server for a read: a replica that has replayed `min_lsn` (waiting a bounded
+        time for the least busy healthy one to get there), else the primary."""
+        server = self.choose(route, min_lsn)
+        if server is not self.primary or route is Route.PRIMARY or min_lsn is None:
+            return server
+        candidates = self.readable()
+        if not candidates:
+            return self.primary
+        candidate = min(candidates, key=lambda r: r.busy)
+        deadline = time.monotonic() + self.token_wait_s
+        delay = 0.001
+        while True:
+            try:
+                async with candidate.connection() as conn:
+                    replayed = await conn.fetchval("SELECT pg_last_wal_replay_lsn()::text")
+            except CONNECTION_ERRORS:
+                self.lost(candidate)
+                return self.primary
+            if replayed is not None:
+                candidate.replay_lsn = max(candidate.replay_lsn, parse_lsn(replayed))
+            if candidate.replay_lsn >= min_lsn:
+                return candidate
+            if time.monotonic() + delay > deadline:
+                return self.primary
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+    def lost(self, server: Server) -> None:
+        """A connection to `server` failed: out of rotation (replicas) and drop its idle
+        connections, so the next use reconnects instead of failing on a dead socket."""
+        if server.replica:
+            server.healthy = False
+        server.pool.expire_connections()
 
     async def close(self) -> None:
-        await self.primary.close()
+        await asyncio.gather(*(s.pool.close() for s in (self.primary, *self.replicas)))
 
 
 async def _release(conn: asyncpg.Connection) -> None:
@@ -40,9 +144,28 @@ async def _release(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def open_database(dsn: str, *, min_size: int = 2, max_size: int = 20) -> Database:
+async def _pool(dsn: str, *, min_size: int, max_size: int, pooler: bool) -> asyncpg.Pool:
     from fhirserver.db.tenancy import TenantConnection  # the connection class lives with tenancy
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_release,
-                                     connection_class=TenantConnection,
-                                     server_settings={"application_name": "fhirserver", "jit": "off"})
-    return Database(primary=pool)
+    settings = {"application_name": "fhirserver"}
+    if not pooler:
+        settings["jit"] = "off"   # PgBouncer rejects unknown startup parameters
+    # Behind PgBouncer in transaction mode, named prepared statements would meet other
+    # clients' server connections; asyncpg then uses unnamed statements only.
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_release,
+                                     connection_class=TenantConnection, server_settings=settings,
+                                     statement_cache_size=0 if pooler else 1024)
+
+
+async def open_database(dsn: str, replica_dsns: tuple[str, ...] = (), *, min_size: int = 2,
+                        max_size: int = 20, pooler: bool = False, token_wait_s: float = 0.25,
+                        max_lag_s: float = 10.0) -> Database:
+    primary = Server("primary", await _pool(dsn, min_size=min_size, max_size=max_size, pooler=pooler),
+                     replica=False)
+    replicas = []
+    for n, replica_dsn in enumerate(replica_dsns, 1):
+        # min_size=0: a replica that is down at start must not stop the server starting;
+        # the health monitor finds out and connects.
+        pool = await _pool(replica_dsn, min_size=0, max_size=max_size, pooler=pooler)
+        replicas.append(Server(f"replica-{n}", pool, replica=True, healthy=False))
+    return Database(primary, replicas, session_settings=not pooler, token_wait_s=token_wait_s,
+                    max_lag_s=max_lag_s)

@@ -15,11 +15,11 @@ once a pooled connection has served that tenant. Behind a transaction-mode poole
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
-from fhirserver.db.pools import Database, Route
+from fhirserver.db.pools import Database, Route, Server
 
 APP_ROLE = "fhir_app"
 
@@ -44,13 +44,16 @@ class TenantConnection(asyncpg.Connection):
 
 
 @asynccontextmanager
-async def tenant_read(db: Database, route: Route, org_id: int) -> AsyncIterator[asyncpg.Connection]:
-    """A connection for reading one tenant's rows (no explicit transaction)."""
+async def tenant_read(db: Database, route: Route, org_id: int, *,
+                      server: Server | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for reading one tenant's rows (no explicit transaction), on `server`
+    or wherever the route sends reads that need no particular WAL position."""
+    server = server or db.choose(route)
     if not db.session_settings:
-        async with tenant_transaction(db, route, org_id, readonly=True) as conn:
+        async with tenant_transaction(db, route, org_id, readonly=True, server=server) as conn:
             yield conn
         return
-    async with db.pool(route).acquire() as conn:
+    async with server.connection() as conn:
         if conn.bound_tenant() != org_id:
             conn.bind_tenant(None)
             await conn.execute(f"SET ROLE {APP_ROLE}; SET fhir.org_id = '{int(org_id)}'")
@@ -59,10 +62,13 @@ async def tenant_read(db: Database, route: Route, org_id: int) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def tenant_transaction(db: Database, route: Route, org_id: int, *,
-                             readonly: bool = False) -> AsyncIterator[asyncpg.Connection]:
-    """A connection inside a transaction scoped to one tenant; commits on success."""
-    async with db.pool(route).acquire() as conn:
+async def tenant_transaction(db: Database, route: Route, org_id: int, *, readonly: bool = False,
+                             server: Server | None = None,
+                             on_commit: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+                             ) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction scoped to one tenant; commits on success, then
+    runs `on_commit` on the same connection (it reads the commit's WAL position)."""
+    async with (server or db.choose(route)).connection() as conn:
         await conn.execute(_begin(org_id, readonly))
         try:
             yield conn
@@ -71,3 +77,5 @@ async def tenant_transaction(db: Database, route: Route, org_id: int, *,
                 await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
+        if on_commit is not None:
+            await on_commit(conn)

@@ -25,7 +25,7 @@ MAX_LISTED = 100
 async def bulk_import(ctx: RequestContext) -> Response:
     check_body_type(ctx.headers.get("content-type"), NDJSON)
     rejects = io.BytesIO()
-    pool = ctx.services.db.primary
+    pool = ctx.services.db.primary.pool
     async with pool.acquire() as conn:
         conn.bind_tenant(None)
         await conn.execute("RESET ROLE")   # COPY runs as the owner (RLS does not allow COPY FROM)

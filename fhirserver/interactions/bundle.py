@@ -164,7 +164,8 @@ async def _transaction(ctx: RequestContext, entries: list[Entry]) -> list[dict]:
         e.skipped = reason
     live = [e for e in entries if not e.skipped]
     await _ensure_partitions(ctx, live)
-    async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id) as conn:
+    async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id,
+                                  on_commit=ctx.effects.committed) as conn:
         unit = Unit(conn)
         assigned = await _identities(ctx, live, unit)
         await _rewrite(ctx, live, unit)
@@ -192,7 +193,7 @@ async def _ensure_partitions(ctx: RequestContext, entries: list[Entry]) -> None:
         m = MAPPINGS.get(e.path[0]) if e.path and e.resource is not None else None
         if m is not None and m.time_partitioned and e.method in ("POST", "PUT"):
             part_ts = ids.clamp(m.clinical_time(e.resource) or now())
-            await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, part_ts)
+            await ctx.services.partitions.ensure(ctx.services.db.primary.pool, m, ctx.org_id, part_ts)
 
 
 def _located(err: FhirError, e: Entry) -> FhirError:

@@ -21,7 +21,7 @@ async def create(ctx: RequestContext, m: ResourceMapping) -> Response:
     criteria = conditional.header_criteria(header) if header is not None else None
     query = conditional.parse_criteria(m, criteria, "If-None-Exist", ctx.base_url) if criteria is not None else None
     if draft.part_ts is not None:
-        await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
+        await ctx.services.partitions.ensure(ctx.services.db.primary.pool, m, ctx.org_id, draft.part_ts)
 
     async def attempt():
         async with writing(ctx) as conn:

@@ -23,6 +23,7 @@ from mappings.base import ResourceMapping
 def _reply(ctx: RequestContext, m: ResourceMapping, id_: str | None, version: int | None) -> Response:
     if version is None:
         return fhir(None, 204, media_type=ctx.media_type)
+    ctx.effects.wrote(m.resource_type, id_, version)
     headers = {"ETag": etag(version)}
     if ctx.prefer.return_ == "minimal":
         return fhir(None, 204, media_type=ctx.media_type, headers=headers)

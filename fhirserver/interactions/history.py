@@ -9,7 +9,7 @@ from starlette.responses import Response
 from fhirserver import bundles
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
-from fhirserver.interactions.units import reading
+from fhirserver.interactions import units
 from fhirserver.outcomes import invalid
 from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import check_id
@@ -50,8 +50,8 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
     below = bundles.decode_cursor(cursor) if cursor else None
     if below is not None and not isinstance(below, int):
         raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
-    async with reading(ctx) as conn:
-        versions = await resources.instance_history(conn, m, ctx.org_id, id_, since, below, count + 1)
+    versions = await units.read(ctx, lambda conn: resources.instance_history(conn, m, ctx.org_id, id_, since,
+                                                                              below, count + 1))
     url = f"{ctx.base_url}/{m.resource_type}/{id_}/_history"
     links = [{"relation": "self", "url": bundles.link(url, kept + ([("_cursor", cursor)] if cursor else []))}]
     if len(versions) > count:
@@ -70,8 +70,8 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
         if not (isinstance(raw, list) and len(raw) == 3):
             raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
         after = (datetime.fromisoformat(raw[0]), raw[1], raw[2])
-    async with reading(ctx) as conn:
-        versions = await resources.type_history(conn, m, ctx.org_id, since, after, count + 1)
+    versions = await units.read(ctx, lambda conn: resources.type_history(conn, m, ctx.org_id, since, after,
+                                                                          count + 1))
     url = f"{ctx.base_url}/{m.resource_type}/_history"
     links = [{"relation": "self", "url": bundles.link(url, kept + ([("_cursor", cursor)] if cursor else []))}]
     if len(versions) > count:

@@ -14,9 +14,10 @@ from starlette.responses import Response
 
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
+from fhirserver.db.pools import Route
 from fhirserver.headers import check_body_type, parse_etag
+from fhirserver.interactions import units
 from fhirserver.interactions.replies import written_reply
-from fhirserver.interactions.units import reading
 from fhirserver.interactions.update import store_version
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.validation import check_id, dumps_exact, loads_exact, parse_json
@@ -52,8 +53,8 @@ async def patch(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
         raise invalid(f"Not a valid JSON Patch document: {exc}", "PATCH-INVALID") from None
     wanted = parse_etag(ctx.headers.get("if-match"))
     for attempt in range(_RETRIES):
-        async with reading(ctx) as conn:
-            current = await resources.read(conn, m, ctx.org_id, id_)
+        # From the primary: the version a patch replaces must be the newest, or If-Match fails.
+        current = await units.read(ctx, lambda conn: resources.read(conn, m, ctx.org_id, id_), Route.PRIMARY)
         if wanted is not None and wanted != current.version_id:
             raise FhirError.of(Category.PRECONDITION, "conflict", "RES-VERSION-CONFLICT",
                                f"If-Match asked for version {wanted} but {m.resource_type}/{id_} is at "

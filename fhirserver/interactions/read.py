@@ -9,8 +9,8 @@ from starlette.responses import Response
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.headers import parse_etag, parse_http_date
+from fhirserver.interactions import units
 from fhirserver.interactions.replies import resource_reply
-from fhirserver.interactions.units import reading
 from fhirserver.outcomes import invalid
 from fhirserver.projection import project
 from fhirserver.responses import json_bytes, version_headers
@@ -28,8 +28,7 @@ def _not_modified(ctx: RequestContext, version: int, last_updated) -> bool:
 
 async def read(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
-    async with reading(ctx) as conn:
-        stored = await resources.read(conn, m, ctx.org_id, id_)
+    stored = await units.read(ctx, lambda conn: resources.read(conn, m, ctx.org_id, id_))
     if _not_modified(ctx, stored.version_id, stored.last_updated):
         return Response(status_code=304, headers=version_headers(stored.version_id, stored.last_updated))
     summary, elements = ctx.param("_summary"), ctx.param("_elements")
@@ -43,6 +42,5 @@ async def vread(ctx: RequestContext, m: ResourceMapping, id_: str, vid: str) -> 
     check_id(id_, f"{m.resource_type}.id")
     if not vid.isdigit() or len(vid) > 9:
         raise invalid(f"'{vid}' is not a version of this server (versions are 1, 2, 3, ...)", "RES-BAD-VERSION")
-    async with reading(ctx) as conn:
-        stored = await resources.vread(conn, m, ctx.org_id, id_, int(vid))
+    stored = await units.read(ctx, lambda conn: resources.vread(conn, m, ctx.org_id, id_, int(vid)))
     return resource_reply(ctx, m.resource_type, stored)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from fhirserver import bundles
 from fhirserver.context import RequestContext
 from fhirserver.headers import check_body_type
-from fhirserver.interactions.units import reading
+from fhirserver.interactions import units
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.projection import project
 from fhirserver.responses import fhir, json_bytes
@@ -53,7 +53,8 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     cursor = _cursor(search)
     if ctx.param("_explain") == "true":
         return await _explain(ctx, m, search, cursor)
-    async with reading(ctx) as conn:
+
+    async def run(conn):
         total = None
         if search.summary == "count" or search.total == "accurate":
             total = await execute.count(conn, m, search, ctx.org_id)
@@ -62,6 +63,8 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
         rows, after = ([], None) if search.summary == "count" else await execute.page(conn, m, search, ctx.org_id,
                                                                                       cursor)
         included = await execute.includes(conn, search, rows, ctx.org_id) if search.includes and rows else []
+        return total, rows, after, included
+    total, rows, after, included = await units.read(ctx, run)
     url = base or f"{ctx.base_url}/{m.resource_type}"
     applied = list(search.applied)
     links = [{"relation": "self", "url": bundles.link(url, applied + ([("_cursor", search.cursor)]
@@ -78,8 +81,7 @@ async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, 
     """The SQL this search compiles to, its bound values and PostgreSQL's plan, as Parameters.
 
     Blaze's __explain shows its own index plan; this shows the real SQL and EXPLAIN output."""
-    async with reading(ctx) as conn:
-        sql, params, plan = await execute.explain(conn, m, search, ctx.org_id, cursor)
+    sql, params, plan = await units.read(ctx, lambda conn: execute.explain(conn, m, search, ctx.org_id, cursor))
     body = {"resourceType": "Parameters", "parameter": [
         {"name": "search", "valueString": str(search)},
         {"name": "sql", "valueString": sql},

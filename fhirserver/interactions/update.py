@@ -27,7 +27,7 @@ async def store_version(ctx: RequestContext, m: ResourceMapping, id_: str, body:
     """Validate `body` as the next version of `id_` and store it (shared with patch)."""
     draft, local = draft_from(body, m, ctx, url_id=id_)
     if draft.part_ts is not None:
-        await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
+        await ctx.services.partitions.ensure(ctx.services.db.primary.pool, m, ctx.org_id, draft.part_ts)
 
     async def attempt():
         async with writing(ctx) as conn:
@@ -49,7 +49,7 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
         check_id(body_id, f"{m.resource_type}.id")
     if_match = parse_etag(ctx.headers.get("if-match"))
     if draft.part_ts is not None:
-        await ctx.services.partitions.ensure(ctx.services.db.primary, m, ctx.org_id, draft.part_ts)
+        await ctx.services.partitions.ensure(ctx.services.db.primary.pool, m, ctx.org_id, draft.part_ts)
 
     async def attempt():
         async with writing(ctx) as conn:
