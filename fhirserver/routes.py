@@ -227,7 +227,7 @@ async def dispatch(request: Request) -> Response:
         response = error_response(err)
     except CONNECTION_ERRORS as exc:
         log.warning("database unavailable: %s", exc)
-        services.db.lost(services.db.primary)   # reconnect afresh once it is back
+        await services.db.lost(services.db.primary)   # reconnect afresh once it is back
         response = error_response(FhirError(Category.UNAVAILABLE, [Issue(
             "transient", "The database is not reachable; retry shortly", "DB-UNAVAILABLE")],
             {"Retry-After": "1"}))

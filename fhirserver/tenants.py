@@ -55,7 +55,7 @@ class TenantDirectory:
             except CONNECTION_ERRORS:
                 if server is self._db.primary:
                     raise
-                self._db.lost(server)
+                await self._db.lost(server)
                 continue
             if row is not None:
                 break

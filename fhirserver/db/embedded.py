@@ -132,6 +132,22 @@ class EmbeddedPostgres:
         with open(self.pgdata / "postgresql.conf", "a") as conf:
             conf.write("\ninclude_if_exists = 'fhirserver.conf'\n")
 
+    def init_replica_of(self, primary: "EmbeddedPostgres") -> None:
+        """A streaming standby of `primary`: pg_basebackup -R (standby.signal and
+        primary_conninfo) from the same binaries, over the primary's Unix socket."""
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            _open_path_for_postgres(self.pgdata.parent)
+            _chown_to_postgres(self.pgdata)
+        self.pgdata.chmod(0o700)
+        subprocess.run(
+            [bin_path("pg_basebackup"), "-D", str(self.pgdata), "-R", "-X", "stream", "-c", "fast",
+             "-h", str(primary.socket_dir), "-p", str(primary.port), "-U", "postgres"],
+            check=True, capture_output=True, **as_postgres_user(),
+        )
+
     def _write_settings(self) -> None:
         settings = {**BASE_SETTINGS, "port": str(self.port),
                     "unix_socket_directories": f"'{self.socket_dir}'",

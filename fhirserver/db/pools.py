@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import AsyncIterator
 
 import asyncpg
 
@@ -54,28 +56,35 @@ class Server:
     replay_lsn: int = 0         # replicas: newest replayed WAL position seen
     lag_s: float = 0.0          # replicas: how far behind the primary, in time (db/replicas.py)
     busy: int = 0               # connections handed out now
+    served: int = 0             # connections handed out so far (metrics, routing tests)
 
-    def connection(self):
-        return _Counted(self)
-
-
-class _Counted:
-    """pool.acquire() that keeps `busy` for the least-busy choice."""
-
-    def __init__(self, server: Server) -> None:
-        self.server, self._ctx = server, server.pool.acquire()
-
-    async def __aenter__(self) -> asyncpg.Connection:
-        self.server.busy += 1
+    @asynccontextmanager
+    async def connection(self, first: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, counted for the least-busy choice. With `first`, that statement
+        runs at once, and a connection found dead by it (the server restarted since the pool
+        opened it) is replaced once: nothing ran on it, so nothing can run twice."""
+        self.busy += 1
+        self.served += 1
         try:
-            return await self._ctx.__aenter__()
-        except BaseException:
-            self.server.busy -= 1
-            raise
-
-    async def __aexit__(self, *exc) -> None:
-        self.server.busy -= 1
-        await self._ctx.__aexit__(*exc)
+            conn = await self.pool.acquire()
+            if first is not None:
+                try:
+                    await conn.execute(first)
+                except CONNECTION_ERRORS:
+                    await self.pool.release(conn)
+                    await self.pool.expire_connections()
+                    conn = await self.pool.acquire()
+                    try:
+                        await conn.execute(first)
+                    except BaseException:
+                        await self.pool.release(conn)
+                        raise
+            try:
+                yield conn
+            finally:
+                await self.pool.release(conn)
+        finally:
+            self.busy -= 1
 
 
 @dataclass(eq=False)
@@ -115,7 +124,7 @@ class Database:
                 async with candidate.connection() as conn:
                     replayed = await conn.fetchval("SELECT pg_last_wal_replay_lsn()::text")
             except CONNECTION_ERRORS:
-                self.lost(candidate)
+                await self.lost(candidate)
                 return self.primary
             if replayed is not None:
                 candidate.replay_lsn = max(candidate.replay_lsn, parse_lsn(replayed))
@@ -126,12 +135,12 @@ class Database:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.02)
 
-    def lost(self, server: Server) -> None:
+    async def lost(self, server: Server) -> None:
         """A connection to `server` failed: out of rotation (replicas) and drop its idle
         connections, so the next use reconnects instead of failing on a dead socket."""
         if server.replica:
             server.healthy = False
-        server.pool.expire_connections()
+        await server.pool.expire_connections()
 
     async def close(self) -> None:
         await asyncio.gather(*(s.pool.close() for s in (self.primary, *self.replicas)))

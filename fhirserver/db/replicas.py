@@ -67,7 +67,7 @@ class ReplicaMonitor:
         except CONNECTION_ERRORS as exc:
             if replica.healthy:
                 log.warning("%s out of rotation: %s", replica.name, exc)
-            self.db.lost(replica)
+            await self.db.lost(replica)
             return
         except Exception as exc:
             log.warning("%s probe failed: %s", replica.name, exc)

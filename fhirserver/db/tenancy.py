@@ -68,8 +68,7 @@ async def tenant_transaction(db: Database, route: Route, org_id: int, *, readonl
                              ) -> AsyncIterator[asyncpg.Connection]:
     """A connection inside a transaction scoped to one tenant; commits on success, then
     runs `on_commit` on the same connection (it reads the commit's WAL position)."""
-    async with (server or db.choose(route)).connection() as conn:
-        await conn.execute(_begin(org_id, readonly))
+    async with (server or db.choose(route)).connection(first=_begin(org_id, readonly)) as conn:
         try:
             yield conn
         except BaseException:

@@ -55,15 +55,18 @@ async def read(ctx, work: Callable[[asyncpg.Connection], Awaitable[T]], route: R
         return await work(ctx.unit.conn)
     db = ctx.services.db
     wanted = max(ctx.consistency or 0, ctx.effects.lsn or 0) or None
+    primary_failures = 0
     while True:
         server = await db.reader(route, wanted)
         try:
             async with tenant_read(db, route, ctx.org_id, server=server) as conn:
                 return await work(conn)
         except CONNECTION_ERRORS:
-            db.lost(server)
+            await db.lost(server)
             if server is db.primary:
-                raise
+                primary_failures += 1
+                if primary_failures == 2:   # once for a pooled connection the restart killed
+                    raise
 
 
 async def run(ctx, attempt: Callable[[], Awaitable[T]]) -> T:
