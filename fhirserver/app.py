@@ -9,6 +9,7 @@ read by id costs PostgreSQL. FastAPI keeps the lifespan and any operational endp
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from contextlib import asynccontextmanager
 
@@ -16,14 +17,17 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
+from fhirserver.cache import ResourceCache
 from fhirserver.context import Services
 from fhirserver.db.partitions import PartitionCache, keep_months_ahead
 from fhirserver.db.pools import open_database
 from fhirserver.db.replicas import ReplicaMonitor
+from fhirserver.ratelimit import RateLimiter
 from fhirserver.routes import dispatch
 from fhirserver.settings import Settings
 from fhirserver.tenants import TenantDirectory
 
+log = logging.getLogger(__name__)
 DSN_ENV = "FHIR_RESOLVED_DSN"   # set by `fhirserver serve` after it prepared the database
 _HEALTH = PlainTextResponse("ok")
 
@@ -66,7 +70,11 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
                                  token_wait_s=settings.token_wait_s, max_lag_s=settings.replica_max_lag_s)
         monitor = ReplicaMonitor(db)
         await monitor.check()   # replicas join the rotation once they have answered
-        app.state.services = Services(settings, db, TenantDirectory(db), PartitionCache())
+        cache = ResourceCache.connect(settings.redis_url, settings.cache_ttl_s)
+        limiter = RateLimiter(cache.client, settings.rate_limit)
+        if settings.rate_limit and not cache.enabled:
+            log.warning("FHIR_RATE_LIMIT is set but REDIS_URL is not: requests are not limited")
+        app.state.services = Services(settings, db, TenantDirectory(db), PartitionCache(), cache, limiter)
         tasks = [asyncio.create_task(keep_months_ahead(db.primary.pool, settings.months_ahead))]
         if db.replicas:
             tasks.append(asyncio.create_task(monitor.run()))
@@ -75,6 +83,7 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
         finally:
             for task in tasks:
                 task.cancel()
+            await cache.close()
             await db.close()
 
     api = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

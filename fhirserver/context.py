@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 import asyncpg
 from starlette.datastructures import Headers
 
+from fhirserver.cache import ResourceCache
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.pools import CONNECTION_ERRORS, Database, parse_lsn
 from fhirserver.headers import Prefer
+from fhirserver.ratelimit import RateLimiter
 from fhirserver.settings import Settings
 from fhirserver.tenants import Tenant, TenantDirectory
 
@@ -25,7 +27,8 @@ class Services:
     db: Database
     tenants: TenantDirectory
     partitions: PartitionCache
-    cache: object = None                 # fhirserver.cache.ResourceCache (a no-op without REDIS_URL)
+    cache: ResourceCache = field(default_factory=lambda: ResourceCache(None))   # no-op without REDIS_URL
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None, 0))
 
 
 @dataclass(eq=False)

@@ -199,7 +199,7 @@ async def _after(ctx: RequestContext, response: Response | None) -> None:
     effects = ctx.effects
     if effects.lsn is not None and response is not None:
         response.headers[CONSISTENCY_HEADER] = format_lsn(effects.lsn)
-    if effects.written and ctx.services.cache is not None:
+    if effects.written:
         await ctx.services.cache.written(ctx.org_id, effects.written)
 
 
@@ -215,6 +215,7 @@ async def dispatch(request: Request) -> Response:
         if not segments:
             raise FhirError.of(Category.NOT_FOUND, "not-found", "HTTP-NO-TENANT",
                                f"FHIR bases are per organisation: /{services.settings.default_tenant}/metadata")
+        await services.limiter.check(request.client.host if request.client else "unknown")
         route, args = resolve(method, segments[1:])
         ctx = await _context(services, request, segments[0], method)
         try:

@@ -26,9 +26,28 @@ def _not_modified(ctx: RequestContext, version: int, last_updated) -> bool:
     return since is not None and last_updated.replace(microsecond=0) <= since
 
 
+async def _cached(ctx: RequestContext, m: ResourceMapping, id_: str, version: int | None):
+    """The cache first, then the database (filling the cache). Not inside a transaction
+    Bundle: its reads see uncommitted versions, which must never reach the cache."""
+    cache = ctx.services.cache
+    use_cache = ctx.unit is None and cache is not None and cache.enabled
+    epoch = None
+    if use_cache:
+        stored, epoch = await cache.read(ctx.org_id, m.resource_type, id_, version)
+        if stored is not None:
+            return stored
+    if version is None:
+        stored = await units.read(ctx, lambda conn: resources.read(conn, m, ctx.org_id, id_))
+    else:
+        stored = await units.read(ctx, lambda conn: resources.vread(conn, m, ctx.org_id, id_, version))
+    if use_cache:
+        await cache.fill(epoch, ctx.org_id, m.resource_type, stored, current=version is None)
+    return stored
+
+
 async def read(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
-    stored = await units.read(ctx, lambda conn: resources.read(conn, m, ctx.org_id, id_))
+    stored = await _cached(ctx, m, id_, None)
     if _not_modified(ctx, stored.version_id, stored.last_updated):
         return Response(status_code=304, headers=version_headers(stored.version_id, stored.last_updated))
     summary, elements = ctx.param("_summary"), ctx.param("_elements")
@@ -42,5 +61,5 @@ async def vread(ctx: RequestContext, m: ResourceMapping, id_: str, vid: str) -> 
     check_id(id_, f"{m.resource_type}.id")
     if not vid.isdigit() or len(vid) > 9:
         raise invalid(f"'{vid}' is not a version of this server (versions are 1, 2, 3, ...)", "RES-BAD-VERSION")
-    stored = await units.read(ctx, lambda conn: resources.vread(conn, m, ctx.org_id, id_, int(vid)))
+    stored = await _cached(ctx, m, id_, int(vid))
     return resource_reply(ctx, m.resource_type, stored)
