@@ -44,7 +44,9 @@ async def prepare(settings: Settings, cluster: EmbeddedPostgres | None = None) -
     else:
         cluster = cluster or embedded_cluster(settings)
         dsn = await ensure_database(cluster.start(), EMBEDDED_DATABASE)
-    conn = await asyncpg.connect(dsn)
+    # Behind a transaction-mode pooler: no named prepared statements (they would meet
+    # other clients' server connections); migrations take transaction-level locks only.
+    conn = await asyncpg.connect(dsn, statement_cache_size=0 if settings.pooler else 1024)
     try:
         applied = await migrate(conn)
         if applied:

@@ -41,26 +41,29 @@ def available() -> list[Migration]:
 
 
 async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-    try:
+    """Apply pending migrations; return the names applied (empty when up to date).
+
+    Each migration is one transaction holding a transaction-level advisory lock, and checks
+    again under it whether another process applied it: concurrent starts are safe, and so
+    is a transaction-mode pooler in between (a session lock could be taken on one server
+    connection and released on another, and then never be released)."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
         await conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
             version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
             applied_at timestamptz NOT NULL DEFAULT now())""")
-        done = {r["version"]: r["checksum"] for r in await conn.fetch(
-            "SELECT version, checksum FROM schema_migrations")}
-        applied = []
-        for m in available():
-            if m.version in done:
-                if done[m.version] != m.checksum:
+    applied = []
+    for m in available():
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            done = await conn.fetchval("SELECT checksum FROM schema_migrations WHERE version = $1", m.version)
+            if done is not None:
+                if done != m.checksum:
                     raise RuntimeError(f"migration {m.version}_{m.name} changed after it was applied")
                 continue
-            async with conn.transaction():
-                await conn.execute(m.sql)
-                await conn.execute("INSERT INTO schema_migrations (version, name, checksum) "
-                                   "VALUES ($1, $2, $3)", m.version, m.name, m.checksum)
-            log.info("applied migration %04d_%s", m.version, m.name)
-            applied.append(f"{m.version:04d}_{m.name}")
-        return applied
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+            await conn.execute(m.sql)
+            await conn.execute("INSERT INTO schema_migrations (version, name, checksum) "
+                               "VALUES ($1, $2, $3)", m.version, m.name, m.checksum)
+        log.info("applied migration %04d_%s", m.version, m.name)
+        applied.append(f"{m.version:04d}_{m.name}")
+    return applied
