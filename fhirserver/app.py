@@ -15,8 +15,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 
+from fhirserver import metrics
 from fhirserver.cache import ResourceCache
 from fhirserver.context import Services
 from fhirserver.db.partitions import PartitionCache, keep_months_ahead
@@ -50,8 +51,15 @@ class FhirApp:
             await self.api(scope, receive, send)
             return
         scope["app"] = self
-        if scope["path"] == "/healthz":
+        path = scope["path"]
+        if path == "/healthz":
             response = _HEALTH
+        elif path == "/metrics":
+            body, media_type = metrics.render()
+            response = Response(body, media_type=media_type)
+        elif path == "/readyz":
+            status, body = await metrics.readiness(self.state.services)
+            response = Response(body, status, media_type="application/json")
         else:
             response = await dispatch(Request(scope, receive))
         await response(scope, receive, send)
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
         tasks = [asyncio.create_task(keep_months_ahead(db.primary.pool, settings.months_ahead))]
         if db.replicas:
             tasks.append(asyncio.create_task(monitor.run()))
+        tasks.append(asyncio.create_task(metrics.Sampler(app.state.services).run()))
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import asyncpg
@@ -35,6 +36,9 @@ def serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # `finally` below stops the embedded PostgreSQL cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here; /metrics in any worker adds them all up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fhirserver-metrics-")
     try:
         uvicorn.run("fhirserver.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, loop="uvloop", http="httptools",

@@ -8,13 +8,14 @@ another method is 405 with an Allow header; an unknown shape or resource type is
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhirserver import spec
+from fhirserver import metrics, spec
 from fhirserver.context import RequestContext, Services
 from fhirserver.db.pools import CONNECTION_ERRORS, format_lsn, parse_lsn
 from fhirserver.headers import parse_prefer, response_type
@@ -208,9 +209,11 @@ def error_response(err: FhirError, media_type: str = "application/fhir+json") ->
 
 
 async def dispatch(request: Request) -> Response:
+    started = time.perf_counter()
     services: Services = request.app.state.services
     method = "GET" if request.method == "HEAD" else request.method
     segments = [s for s in request.url.path.split("/") if s]
+    route, args = None, []
     try:
         if not segments:
             raise FhirError.of(Category.NOT_FOUND, "not-found", "HTTP-NO-TENANT",
@@ -236,4 +239,7 @@ async def dispatch(request: Request) -> Response:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         response = error_response(FhirError.of(Category.FAULT, "exception", "SERVER-FAULT",
                                                "Internal server error; the request was not completed"))
+    interaction = (route.interaction or route.handler.__name__) if route else "none"
+    resource_type = args[0].resource_type if route and route.shape[:1] == ("{type}",) else ""
+    metrics.observe(interaction, resource_type, response.status_code, time.perf_counter() - started)
     return response

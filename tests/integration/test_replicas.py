@@ -113,6 +113,8 @@ async def test_reads_go_to_the_replica_and_writes_to_the_primary(replicated, cli
     db = _db(replicated)
     org_id = await owner.fetchval("SELECT org_id FROM tenants WHERE slug = 'default'")
     assert db.replicas[0].healthy
+    ready = (await client.get("http://fhir.test/readyz")).json()
+    assert ready["servers"]["replica-1"]["up"] is True
     async with tenant_read(db, Route.READ, org_id, server=await db.reader(Route.READ)) as conn:
         assert await conn.fetchval("SELECT pg_is_in_recovery()") is True
     async with tenant_transaction(db, Route.PRIMARY, org_id) as conn:
@@ -209,6 +211,10 @@ async def test_primary_down_gives_503_and_recovers(replicated, client, pg_cluste
         assert down.json()["issue"][0]["code"] == "transient"
         # Reads go on from the replica while the primary is away.
         assert (await client.get(f"/Patient/{existing}")).status_code == 200
+        ready = await client.get("http://fhir.test/readyz")
+        assert ready.status_code == 503
+        servers = ready.json()["servers"]
+        assert servers["primary"] == {"up": False} and servers["replica-1"]["up"] is True
     finally:
         pg_cluster.start()
     # Back by itself: the first write after the restart succeeds (dead pooled connections
