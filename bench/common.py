@@ -66,9 +66,9 @@ def free_port() -> int:
 class Server:
     """`fhirserver serve` in production mode (uvloop, httptools, no access log) as a subprocess."""
 
-    def __init__(self, dsn: str, workers: int) -> None:
+    def __init__(self, dsn: str, workers: int, extra_env: dict | None = None) -> None:
         self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": dsn, "FHIR_WORKERS": str(workers)}
+        env = {**os.environ, "DATABASE_URL": dsn, "FHIR_WORKERS": str(workers), **(extra_env or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "fhirserver", "serve", "--port", str(self.port)],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60

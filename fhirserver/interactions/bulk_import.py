@@ -31,6 +31,7 @@ async def bulk_import(ctx: RequestContext) -> Response:
         await conn.execute("RESET ROLE")   # COPY runs as the owner (RLS does not allow COPY FROM)
         writer = Writer(conn, ctx.org_id, ctx.services.partitions, pool)
         stats = await load_lines(writer, lines_of(ctx.body), ctx.base_url, rejects)
+        await ctx.effects.committed(conn)   # a consistency token for reading the import back
     issues = [Issue("informational", f"loaded {stats.loaded}, already present {stats.present}, "
                     f"rejected {stats.rejected}", "IMPORT-DONE", severity="information")]
     for raw in rejects.getvalue().splitlines()[:MAX_LISTED]:

@@ -222,3 +222,27 @@ async def test_primary_down_gives_503_and_recovers(replicated, client, pg_cluste
     back = await client.post("/Patient", json=patient(family="AfterOutage"))
     assert back.status_code == 201
     assert not db.primary.pool.is_closing()
+
+
+async def test_every_write_interaction_answers_with_a_token(client):
+    tokens = []
+    created = await client.post("/Patient", json=patient(family="Tokens"))
+    pid = created.json()["id"]
+    tokens.append(created.headers[HEADER])
+    updated = await client.put(f"/Patient/{pid}", json=patient(family="Tokens", id=pid, gender="male"))
+    tokens.append(updated.headers[HEADER])
+    patched = await client.patch(f"/Patient/{pid}", content=b'[{"op":"replace","path":"/gender","value":"other"}]',
+                                 headers={"Content-Type": "application/json-patch+json"})
+    tokens.append(patched.headers[HEADER])
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": patient(family="TokensBatch"), "request": {"method": "POST", "url": "Patient"}}]}
+    tokens.append((await client.post("", json=bundle)).headers[HEADER])
+    bundle["type"] = "transaction"
+    bundle["entry"][0]["resource"] = patient(family="TokensTransaction")
+    tokens.append((await client.post("", json=bundle)).headers[HEADER])
+    deleted = await client.delete(f"/Patient/{pid}")
+    tokens.append(deleted.headers[HEADER])
+    positions = [parse_lsn(t) for t in tokens]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    # reads carry none
+    assert HEADER not in (await client.get("/Patient", params={"_count": "1"})).headers
