@@ -27,7 +27,11 @@ import asyncpg
 # A replica's connection failing this way takes it out of rotation at once.
 CONNECTION_ERRORS = (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
                      asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.InterfaceError,
-                     asyncpg.exceptions.AdminShutdownError, ConnectionError, OSError, asyncio.TimeoutError)
+                     asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.TooManyConnectionsError,
+                     ConnectionError, OSError, asyncio.TimeoutError)
+# A standby cancels a query whose rows its replay must remove ("conflict with recovery",
+# SQLSTATE 40001/40P01): the replica is fine, the read runs again on the primary.
+RECOVERY_CONFLICTS = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
 
 
 class Route(Enum):

@@ -20,7 +20,7 @@ from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
-from fhirserver.db.pools import CONNECTION_ERRORS, Route
+from fhirserver.db.pools import CONNECTION_ERRORS, RECOVERY_CONFLICTS, Route
 from fhirserver.db.retry import retrying
 from fhirserver.db.tenancy import tenant_read, tenant_transaction
 
@@ -67,6 +67,10 @@ async def read(ctx, work: Callable[[asyncpg.Connection], Awaitable[T]], route: R
                 primary_failures += 1
                 if primary_failures == 2:   # once for a pooled connection the restart killed
                     raise
+        except RECOVERY_CONFLICTS:
+            if server is db.primary:
+                raise
+            route = Route.PRIMARY
 
 
 async def run(ctx, attempt: Callable[[], Awaitable[T]]) -> T:
