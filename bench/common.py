@@ -53,8 +53,12 @@ def run_k6(script: Path, env: dict, workdir: Path) -> dict:
     metrics = json.loads(out.read_text())["metrics"]
     d, it = metrics["http_req_duration"], metrics["iterations"]
     failed = metrics.get("checks", {}).get("fails", 0)
-    return {"requests": it["count"], "req_per_s": round(it["rate"], 1), "median_ms": round(d["med"], 3),
-            "p95_ms": round(d["p(95)"], 3), "p99_ms": round(d["p(99)"], 3), "failed": failed}
+    out = {"requests": it["count"], "req_per_s": round(it["rate"], 1), "median_ms": round(d["med"], 3),
+           "p95_ms": round(d["p(95)"], 3), "p99_ms": round(d["p(99)"], 3), "failed": failed,
+           "http_req_per_s": round(metrics["http_reqs"]["rate"], 1)}
+    if "resources" in metrics:   # downloads count what they received
+        out["resources_per_s"] = round(metrics["resources"]["rate"], 1)
+    return out
 
 
 def free_port() -> int:
