@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from mappings.bindings import Code, DateRange, Ref, binding
+from mappings.bindings import Code, DateRange, Ref, Tokens, binding
 from searchparams import ast, catalog
 from searchparams.catalog import Param
 from searchparams.sqlgen import values
@@ -109,6 +109,11 @@ def _narrowed(sc: Scope, code: str) -> bool:
 def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     """The clause on the resource table's own column, or None if the binding cannot answer it."""
     a, p = sc.alias, sc.p
+    if isinstance(b, Tokens):
+        if c.modifier is not None or any(not isinstance(v, ast.Token) or not v.system or v.code is None
+                                         for v in c.values):
+            return None
+        return f"{a}.{b.column} && {p.add([f'{v.system}|{v.code}' for v in c.values], 'text[]')}"
     if c.modifier == "missing":
         if isinstance(b, Ref) and _narrowed(sc, c.code):
             return None   # only the side table knows which subjects are, say, Patients

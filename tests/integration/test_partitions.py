@@ -75,7 +75,8 @@ async def test_read_by_client_id_goes_through_the_directory_to_one_partition(fhi
 
 async def test_date_bounded_search_prunes_time_partitions(owner, spread):
     org = await default_org(owner)
-    search = parse("Observation", [("date", "2021-04"), ("code", "http://loinc.org|29463-7")], strict=True)
+    # a code without system is answered by the side table, whose months must be pruned too
+    search = parse("Observation", [("date", "2021-04"), ("code", "29463-7")], strict=True)
     q = compile_page(OBS, search, org, 10)
     assert q.params[1:3] == (ids.month_start(ids.month_index(search.clauses[0].values[0].start)),
                              ids.month_start(ids.month_index(search.clauses[0].values[0].start) + 1))

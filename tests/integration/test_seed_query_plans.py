@@ -216,7 +216,7 @@ async def test_recent_labs_and_vitals_by_code(owner, planner):
     _assert_plan(scans, planner, "subject_effective_start")
     scans = await _plan(owner, planner, "Observation", [("code", "http://loinc.org|c7"),
                                                        ("date", f"{busy:%Y-%m}")])
-    _assert_plan(scans, planner, "observations_tok", (_month(busy),))
+    _assert_plan(scans, planner, "_code_idx", (_month(busy),))   # GIN on the codes column
 
 
 async def test_claims_of_a_patient(owner, planner):
