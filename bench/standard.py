@@ -115,7 +115,8 @@ async def draw(dsn: str, rnd: random.Random) -> dict:
     try:
         org = await conn.fetchval("SELECT org_id FROM tenants WHERE slug = $1", TENANT)
         patients = [orjson.loads(r["resource"]) for r in await conn.fetch(
-            "SELECT resource FROM patients WHERE org_id = $1 ORDER BY random() LIMIT 2000", org)]
+            # generated patients only (they have an MRN): W1 and W3 of earlier runs add others
+            "SELECT resource FROM patients WHERE org_id = $1 AND mrn IS NOT NULL ORDER BY random() LIMIT 2000", org)]
         codes = await conn.fetch(
             "SELECT substr(c, length($2) + 2) AS code, count(*) AS n FROM observations, unnest(code) c "
             "WHERE org_id = $1 AND c LIKE $2 || '|%' GROUP BY 1 ORDER BY 2", org, LOINC)
@@ -127,7 +128,7 @@ async def draw(dsn: str, rnd: random.Random) -> dict:
         birth_p90 = await conn.fetchval(
             "SELECT percentile_disc(0.9) WITHIN GROUP (ORDER BY birth_date) FROM patients WHERE org_id = $1", org)
         all_patient_ids = [r["id"] for r in await conn.fetch(
-            "SELECT id FROM patients WHERE org_id = $1 ORDER BY random() LIMIT 1000", org)]
+            "SELECT id FROM patients WHERE org_id = $1 AND mrn IS NOT NULL ORDER BY random() LIMIT 1000", org)]
         settings = {name: await conn.fetchval(f"SHOW {name}") for name in PG_SETTINGS}
         version = await conn.fetchval("SHOW server_version")
     finally:
