@@ -186,7 +186,7 @@ def mix(d: dict) -> list[Query]:
     out.append(q("Q7 born after download _elements=id",
                  [f"Patient?birthdate=gt{d['birth_p90']}&_count=1000&_elements=id"], "download"))
     ids = ",".join(d["ids_1000"])
-    out.append(q(f"Q8 POST code + {len(d['ids_1000'])} patients",
+    out.append(q("Q8 POST code + up to 1000 patients",
                  [{"url": "Observation/_search", "form": urlencode({"code": f"{LOINC}|{rnd.choice(codes)[0]}",
                                                                     "patient": ids})} for _ in range(20)]))
     out.append(q("Q9 patient's Observations / Claims", alternate(
