@@ -95,12 +95,14 @@ def plot(report: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(14, 7), sharey=False)
     for ax, vus in zip(axes, (1, 32)):
         names = [r["query"] for r in report["runs"][0]["rows"] if r["vus"] == vus]
-        for name in names:
+        colors = plt.get_cmap("tab20").colors
+        for i, name in enumerate(names):
             ys = []
             for run in report["runs"]:
                 hit = next((r for r in run["rows"] if r["query"] == name and r["vus"] == vus), None)
                 ys.append(hit["http"]["p95_ms"] if hit else float("nan"))
-            ax.plot(sizes, ys, marker="o", label=name)
+            ax.plot(sizes, ys, marker="os^vD"[i % 5], color=colors[i % len(colors)],
+                    linestyle="-" if i < len(colors) else "--", label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("patients loaded")
