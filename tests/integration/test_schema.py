@@ -88,3 +88,15 @@ async def test_a_changed_migration_is_refused(dsn):
     finally:
         await conn.execute("UPDATE schema_migrations SET checksum = $1 WHERE version = 1", real)
         await conn.close()
+
+
+async def test_string_side_tables_keep_their_statistics_target_on_every_partition(owner):
+    """Migration 0005: `norm` has 1000 histogram entries on every partition, including those
+    created after the migration (tenants and months made by the suite)."""
+    rows = await owner.fetch("""
+        SELECT c.relname, a.attstattarget FROM pg_class c
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'norm'
+        WHERE c.relname ~ '_str(_o[0-9]+.*)?$' AND c.relkind IN ('r', 'p')""")
+    leaves = [r for r in rows if r["relname"].count("_o") and r["relname"].rsplit("_o", 1)[-1][:1].isdigit()]
+    assert len(leaves) > 10
+    assert {r["attstattarget"] for r in rows} == {1000}, [r for r in rows if r["attstattarget"] != 1000][:5]

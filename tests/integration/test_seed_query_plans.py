@@ -104,9 +104,6 @@ async def _fill(conn, org: int) -> None:
                       ('entity', 'Patient/p' || (substr(id, 2)::int % 20000))) x(p, v)
     WHERE org_id = {org};
     """)
-    # ANALYZE samples at random; a LIKE '%..%' estimate from the default 100-entry histogram
-    # flips between runs and with it the plan (the issue note has the production follow-up).
-    await conn.execute(f"ALTER TABLE patients_str_o{org} ALTER COLUMN norm SET STATISTICS 1000")
     for table in ("patients", "patients_tok", "patients_str", "encounters", "observations", "observations_tok",
                   "appointments", "appointments_ref", "medication_requests", "claims", "audit_events",
                   "audit_events_ref"):
