@@ -36,13 +36,15 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT, Server, machine, run_k6, summary  # noqa: E402
+from bench.micro import _draft  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
 from fhirserver.db import resources  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
 from fhirserver.db.pools import Route, open_database  # noqa: E402
-from fhirserver.db.tenancy import tenant_read  # noqa: E402
+from fhirserver.db.resources import Lock  # noqa: E402
+from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
 from fhirserver.generate import LABS, generate  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
 from searchparams.parse import parse  # noqa: E402
@@ -294,17 +296,87 @@ def run_size(size: int, args, work: Path) -> dict:
             for vus in VUS:
                 w1 = _k6("k6_transaction.js", {"BASE": server.base(TENANT), "VUS": str(vus),
                                                "DURATION": f"{args.duration}s"}, work)
+                patients = [p["id"] for p in params["patients"]]
+                sql = asyncio.run(_write_sql(dsn, params["org"], "W1", patients, vus, args.duration))
                 rows.append({"query": "W1 transaction Patient + Observation", "vus": vus, "kind": "write",
-                             "http": w1, "sql": None})
+                             "http": w1, "sql": sql})
                 w3 = _k6("k6_crud.js", {"BASE": server.base(TENANT), "PATIENTS_FILE": str(work / "patients.json"),
                                         "VUS": str(vus), "DURATION": f"{args.duration}s"}, work)
+                sql = asyncio.run(_write_sql(dsn, params["org"], "W3", patients, vus, args.duration))
                 rows.append({"query": "W3 CRUD loop (8 requests)", "vus": vus, "kind": "write", "http": w3,
-                             "sql": None})
+                             "sql": sql})
         finally:
             server.stop()
     finally:
         cluster.stop()
     return {"patients": size, "dataset": info, "postgres": params["pg"], "rows": rows}
+
+
+async def write_baseline(db, org: int, kind: str, patients: list[str], vus: int, seconds: float) -> dict:
+    """The storage statements of W1 (one transaction: Patient, then an Observation locking and
+    referencing it) or of W3's eight requests (create, read, update, delete a Patient, then an
+    Observation), each transaction followed by the consistency-token query as in the server;
+    one latency per request. No parsing, validation or index-row computation: the drafts are
+    prepared once (bench/micro.py)."""
+    pm, om = MAPPINGS["Patient"], MAPPINGS["Observation"]
+    p_draft, lsn = _draft("Patient", ""), "SELECT pg_current_wal_insert_lsn()::text"
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def token(conn) -> None:
+        await conn.fetchval(lsn)
+
+    async def timed(step):
+        t = time.perf_counter()
+        result = await step()
+        latencies.append(time.perf_counter() - t)
+        return result
+
+    async def write(action):
+        async with tenant_transaction(db, Route.PRIMARY, org, on_commit=token) as conn:
+            return await action(conn)
+
+    async def w1(rnd: random.Random) -> None:
+        async def both(conn):
+            saved = await resources.create(conn, pm, org, p_draft)
+            await resources.locate(conn, pm, org, saved.id, Lock.KEY_SHARE)
+            await resources.create(conn, om, org, _draft("Observation", saved.id))
+        await timed(lambda: write(both))
+
+    async def cycle(m, draft, pid: str | None) -> None:
+        async def create(conn):
+            if pid is not None:
+                await resources.locate(conn, pm, org, pid, Lock.KEY_SHARE)
+            return await resources.create(conn, m, org, draft)
+        saved = await timed(lambda: write(create))
+
+        async def read():
+            async with tenant_read(db, Route.READ, org) as conn:
+                return await resources.read(conn, m, org, saved.id)
+        await timed(read)
+        await timed(lambda: write(lambda conn: resources.update(conn, m, org, saved.id, draft)))
+        await timed(lambda: write(lambda conn: resources.delete(conn, m, org, saved.id)))
+
+    async def w3(rnd: random.Random) -> None:
+        pid = rnd.choice(patients)
+        await cycle(pm, p_draft, None)
+        await cycle(om, _draft("Observation", pid), pid)
+
+    async def worker(w: int) -> None:
+        rnd = random.Random(w)
+        while time.perf_counter() < deadline:
+            await (w1 if kind == "W1" else w3)(rnd)
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(vus)))
+    return summary(latencies, time.perf_counter() - started)
+
+
+async def _write_sql(dsn: str, org: int, kind: str, patients: list[str], vus: int, seconds: float) -> dict:
+    db = await open_database(dsn, min_size=vus, max_size=vus)
+    try:
+        return await write_baseline(db, org, kind, patients, vus, seconds)
+    finally:
+        await db.close()
 
 
 async def _sql(dsn: str, org: int, query: Query, vus: int, seconds: float) -> dict:
