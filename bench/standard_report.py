@@ -21,10 +21,10 @@ def _size_table(run: dict) -> list[str]:
         if r["query"].startswith("floor"):
             continue
         ratio = f"{h['median_ms'] / s['median_ms']:.2f}x" if s and s["median_ms"] else ""
-        rate = h["http_req_per_s"] if r.get("kind") != "download" else h["http_req_per_s"]
         downloaded = (f"{_cell(h.get('resources_per_s'), 0)} / {_cell((s or {}).get('resources_per_s'), 0)}"
                       if r.get("kind") == "download" else "")
-        lines.append(f"| {r['query']} | {r['vus']} | {_cell(rate, 1)} | {h['median_ms']} | {h['p95_ms']} | "
+        lines.append(f"| {r['query']} | {r['vus']} | {_cell(h['http_req_per_s'], 1)} | {h['median_ms']} | "
+                     f"{h['p95_ms']} | "
                      f"{h['p99_ms']} | {_cell(s and s['req_per_s'], 1)} | {_cell(s and s['median_ms'], 3)} | "
                      f"{_cell(s and s['p95_ms'], 3)} | {floor[r['vus']]['median_ms']} | {ratio} | {downloaded} | "
                      f"{h['failed']} |")

@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
                                  max_size=settings.pool_max, pooler=settings.pooler,
                                  token_wait_s=settings.token_wait_s, max_lag_s=settings.replica_max_lag_s)
         monitor = ReplicaMonitor(db)
-        await monitor.check()   # replicas join the rotation once they have answered
+        if db.replicas:
+            await monitor.check()   # replicas join the rotation once they have answered
         cache = ResourceCache.connect(settings.redis_url, settings.cache_ttl_s)
         limiter = RateLimiter(cache.client, settings.rate_limit)
         if settings.rate_limit and not cache.enabled:
