@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+import time
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import asyncpg
@@ -24,10 +26,37 @@ async def matching_ids(conn: asyncpg.Connection, m: ResourceMapping, search: ast
     return [r[0] for r in await conn.fetch(q.sql, *q.params)]
 
 
+MONTHS_TTL_S = 60.0
+_MONTH_SUFFIX = re.compile(r"_(\d{4})m(\d{2})$")
+_months: dict[tuple[str, int], tuple[float, list[datetime]]] = {}
+
+
+async def tenant_months(conn: asyncpg.Connection, m: ResourceMapping, org_id: int) -> list[datetime] | None:
+    """Starts of the tenant's month partitions of `m` (None if not month-partitioned), from the
+    catalog at most once a minute per process. Staleness costs speed, never rows: a month
+    made since is read together with its neighbour (see compile_page)."""
+    if not m.time_partitioned:
+        return None
+    key = (m.table, org_id)
+    cached = _months.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    names = await conn.fetch("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                             "WHERE i.inhparent = to_regclass($1)", f"{m.table}_o{org_id}")
+    found = sorted(datetime(int(g[1]), int(g[2]), 1, tzinfo=timezone.utc)
+                   for r in names if (g := _MONTH_SUFFIX.search(r[0])))
+    _months[key] = (time.monotonic() + MONTHS_TTL_S, found)
+    return found
+
+
+def _decoded(cursor: list | None) -> list | None:
+    return [decode_key(k) for k in cursor] if cursor else None
+
+
 async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
                cursor: list | None) -> tuple[list[tuple[str, str]], list | None]:
     """(id, resource) rows of one page, and the cursor of the next page (None at the end)."""
-    q = compile_page(m, search, org_id, search.count + 1, [decode_key(k) for k in cursor] if cursor else None)
+    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id))
     rows = await conn.fetch(q.sql, *q.params)
     more = len(rows) > search.count
     rows = rows[:search.count]
@@ -73,7 +102,7 @@ async def estimate(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Sea
 
 async def explain(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
                   cursor: list | None) -> tuple[str, tuple, object]:
-    q = compile_page(m, search, org_id, search.count + 1, cursor)
+    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id))
     plan = await conn.fetchval("EXPLAIN (FORMAT JSON, VERBOSE) " + q.sql, *q.params)
     return q.sql, q.params, orjson.loads(plan)
 

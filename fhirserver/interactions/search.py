@@ -27,21 +27,21 @@ from mappings.base import ResourceMapping
 from searchparams import ast, execute
 from searchparams.catalog import supported
 from searchparams.parse import parse
+from searchparams.sqlgen.select import cursor_valid
 
 FORM = frozenset({"application/x-www-form-urlencoded"})
 
 
-def _cursor(search: ast.Search) -> list | None:
+def _cursor(m: ResourceMapping, search: ast.Search) -> list | None:
     if search.cursor is None:
         return None
     value = bundles.decode_cursor(search.cursor)
-    if not isinstance(value, list) or len(value) != len(search.sort) + 1 or not isinstance(value[-1], str):
-        raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
     try:
-        [execute.decode_key(k) for k in value]
+        if isinstance(value, list) and cursor_valid(m, search, [execute.decode_key(k) for k in value]):
+            return value
     except ValueError:
-        raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR") from None
-    return value
+        pass
+    raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
 
 
 async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple[str, str]] | None = None, *,
@@ -50,7 +50,7 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     search = parse(m.resource_type, items, strict=ctx.prefer.handling == "strict", base=ctx.base_url)
     if extra:
         search = replace(search, filters=search.filters + extra)
-    cursor = _cursor(search)
+    cursor = _cursor(m, search)
     if ctx.param("_explain") == "true":
         return await _explain(ctx, m, search, cursor)
 

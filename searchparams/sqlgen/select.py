@@ -4,12 +4,19 @@ Sort keys (`_sort`) become columns of an inner select; the page continues after 
 cursor's key values with a keyset predicate, never OFFSET, so rows inserted while a
 client pages through cannot shift or repeat results. NULL sort values come last in
 both directions; the resource id breaks ties.
+
+Without `_sort`, a month-partitioned table is paged in (part_ts, id) order, one month
+partition at a time (`_month_walk`): a page then reads the matches of the one or two
+months it spans. In id order every page of a common code would read all 64 months
+(PostgreSQL makes an ordered Append only for orders its children's indexes give).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from fhirserver import ids
 from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, binding
 from searchparams import ast, catalog
@@ -63,14 +70,20 @@ def _sort_expression(m: ResourceMapping, key: ast.SortKey, org: str, p: Params) 
 
 
 def _after(keys: list[tuple[str, bool]], cursor: list, p: Params) -> str:
-    """Rows after the cursor in ORDER BY k1, k2, ..., id (each ASC or DESC, NULLS LAST)."""
+    """Rows after the cursor in ORDER BY k1, k2, ..., id (each ASC or DESC, NULLS LAST).
+
+    The last key (id) is never NULL: its comparison stays a bare `id > $n`, which
+    PostgreSQL can use as an index bound, so each page starts where the last ended
+    instead of re-reading every earlier match."""
     alternatives = []
     for i, (expr, desc) in enumerate(keys):
         value = cursor[i]
         equal_before = [_equal(e, cursor[j], p) for j, (e, _) in enumerate(keys[:i])]
         if value is None:
             continue   # nothing sorts after NULL in its own column (NULLS LAST)
-        beyond = f"({expr} {'<' if desc else '>'} {p.add(value)} OR {expr} IS NULL)"
+        beyond = f"{expr} {'<' if desc else '>'} {p.add(value)}"
+        if i < len(keys) - 1:
+            beyond = f"({beyond} OR {expr} IS NULL)"
         alternatives.append("(" + " AND ".join(equal_before + [beyond]) + ")")
     return "(" + " OR ".join(alternatives) + ")" if alternatives else "false"
 
@@ -80,8 +93,13 @@ def _equal(expr: str, value: object, p: Params) -> str:
 
 
 def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int,
-                 cursor: list | None = None) -> Compiled:
-    """(id, resource, k1.., kn) of the matches after `cursor`, in sort order, at most `limit`."""
+                 cursor: list | None = None, months: list[datetime] | None = None) -> Compiled:
+    """(id, resource, k1.., kn) of the matches after `cursor`, in sort order, at most `limit`.
+
+    `months`: starts of the tenant's month partitions, when the caller knows them; any
+    list gives the same rows (a month missing from it is read with its neighbour)."""
+    if months is not None and walks_months(m, search):
+        return _month_walk(m, search, org_id, limit, cursor, months)
     p = Params()
     where = _where(m, search, org_id, p)
     keys = [(_sort_expression(m, k, "$1", p), k.descending) for k in search.sort]
@@ -94,6 +112,50 @@ def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int
         sql += f" WHERE {_after(ordered, cursor, p)}"
     sql += f" ORDER BY {order} LIMIT {p.add(limit)}"
     return Compiled(sql, tuple(p.values), len(keys))
+
+
+def walks_months(m: ResourceMapping, search: ast.Search) -> bool:
+    return m.time_partitioned and not search.sort
+
+
+def cursor_valid(m: ResourceMapping, search: ast.Search, cursor: list) -> bool:
+    """Whether a decoded cursor has the shape of this search's sort keys (then id)."""
+    if walks_months(m, search):
+        return len(cursor) == 2 and isinstance(cursor[0], datetime) and isinstance(cursor[1], str)
+    return len(cursor) == len(search.sort) + 1 and isinstance(cursor[-1], str)
+
+
+_END = ids.PART_TS_MAX + timedelta(microseconds=1)
+
+
+def _windows(months: list[datetime], lo: datetime | None, hi: datetime | None) -> tuple[list, list]:
+    """[start, end) windows covering [lo, hi) (or everything), split at the given month starts."""
+    start = lo or ids.PART_TS_MIN
+    end = hi or _END
+    cuts = sorted({mo for mo in months if start < mo < end})
+    return [start, *cuts], [*cuts, end]
+
+
+def _month_walk(m: ResourceMapping, search: ast.Search, org_id: int, limit: int,
+                cursor: list | None, months: list[datetime]) -> Compiled:
+    """(id, resource, part_ts) in (part_ts, id) order: a nested loop over month windows, each
+    window a LIMITed lateral subquery that run-time pruning confines to its own partition;
+    the outer LIMIT stops the loop once the page is full."""
+    p = Params()
+    where = _where(m, search, org_id, p)
+    lo, hi = partition_bounds(m, search)
+    if cursor is not None:
+        lo = cursor[0] if lo is None else max(lo, cursor[0])
+        where += f" AND ({ALIAS}.part_ts, {ALIAS}.id) > ({p.add(cursor[0])}, {p.add(cursor[1])})"
+    starts, ends = _windows(months, lo, hi)
+    n = p.add(limit)
+    windows = (f"(SELECT lo, hi, n FROM unnest({p.add(starts)}::timestamptz[], {p.add(ends)}::timestamptz[]) "
+               f"WITH ORDINALITY AS w(lo, hi, n) ORDER BY n) w")
+    month = (f"SELECT {ALIAS}.id, {ALIAS}.resource, {ALIAS}.part_ts AS k0 FROM {m.table} {ALIAS} "
+             f"WHERE {where} AND {ALIAS}.part_ts >= w.lo AND {ALIAS}.part_ts < w.hi "
+             f"ORDER BY {ALIAS}.part_ts, {ALIAS}.id LIMIT {n}")
+    sql = f"SELECT r.* FROM {windows} CROSS JOIN LATERAL ({month}) r ORDER BY w.n, r.k0, r.id LIMIT {n}"
+    return Compiled(sql, tuple(p.values), 1)
 
 
 def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:

@@ -6,9 +6,11 @@ import orjson
 import pytest
 
 from fhirserver import ids
+from fhirserver.bundles import encode_cursor
 from fhirserver.db import resources
 from mappings import MAPPINGS
 from mappings.sql import statements
+from searchparams import execute
 from searchparams.parse import parse
 from searchparams.sqlgen.select import compile_page
 from tests import samples
@@ -145,3 +147,72 @@ async def test_the_server_keeps_months_ahead_for_every_tenant(owner, dsn):
     finally:
         task.cancel()
         await pool.close()
+
+
+def _executed(plan_json: str) -> set[str]:
+    """Relations an EXPLAIN ANALYZE plan actually read (run-time pruning skips the rest)."""
+    found = set()
+
+    def walk(node):
+        if "Relation Name" in node and node.get("Actual Loops", 0) > 0:
+            found.add(node["Relation Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+    walk(orjson.loads(plan_json)[0]["Plan"])
+    return found
+
+
+async def _pages(fhir, params: dict, on_first_page=None) -> list[dict]:
+    seen, url = [], "/Observation"
+    while url:
+        bundle = (await fhir.get(url, params=params)).json()
+        seen += [e["resource"] for e in bundle.get("entry", [])]
+        if on_first_page is not None:
+            await on_first_page()
+            on_first_page = None
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url, params = (nxt[0].removeprefix("http://fhir.test/default"), None) if nxt else (None, None)
+    return seen
+
+
+async def test_default_paging_walks_months_in_time_order_and_misses_no_new_month(fhir, owner, spread):
+    code = "http://loinc.org|55284-4"
+    early = await create(fhir, samples.observation(when="2019-02-01T00:00:00Z", code="55284-4"))
+    later = []
+
+    async def add_rows():
+        # after the first page: one in a month made only now (the server's month list is
+        # cached), one in a month the walk has not reached, one before the cursor
+        for when in ("2091-06-01T00:00:00Z", "2022-08-08T00:00:00Z", "2019-01-05T00:00:00Z"):
+            later.append(await create(fhir, samples.observation(when=when, code="55284-4")))
+    for when in ("2020-05-05T00:00:00Z", "2020-05-06T00:00:00Z", "2021-11-11T00:00:00Z", "2023-03-03T00:00:00Z"):
+        await create(fhir, samples.observation(when=when, code="55284-4"))
+    # warm the month cache before the new month exists
+    assert (await fhir.get("/Observation", params={"code": code})).status_code == 200
+    seen = await _pages(fhir, {"code": code, "_count": "2"}, add_rows)
+    ids_seen = [r["id"] for r in seen]
+    assert len(ids_seen) == len(set(ids_seen)) == 7
+    assert early["id"] == ids_seen[0] and later[0]["id"] == ids_seen[-1] and later[1]["id"] in ids_seen
+    assert later[2]["id"] not in ids_seen   # sorts before the cursor: the pages do not shift
+    times = [r["effectiveDateTime"] for r in seen]
+    assert times == sorted(times)
+
+
+async def test_a_page_in_the_middle_reads_only_its_own_months(fhir, owner, spread):
+    org = await default_org(owner)
+    search = parse("Observation", [("code", "http://loinc.org|29463-7"), ("_count", "2")], strict=True)
+    async with owner.transaction():
+        await owner.execute(f"SET LOCAL ROLE fhir_app; SET LOCAL fhir.org_id = '{org}'")
+        months = await execute.tenant_months(owner, OBS, org)
+        middle = [{"ts": "2021-03-01T00:00:00+00:00"}, ""]
+        q = compile_page(OBS, search, org, 3, [execute.decode_key(k) for k in middle], months)
+        read = _executed(await owner.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + q.sql, *q.params))
+    # spread has one observation per quarter: two rows and the look-ahead lie in 2021-04..2021-10;
+    # the sort above the loop reads on to the next month to close its last group
+    assert read and read <= {f"observations_o{org}_2021m{m:02d}" for m in range(3, 13)}, read
+
+
+async def test_a_cursor_of_another_search_shape_is_refused(fhir, spread):
+    for cursor in (["an-id"], [{"ts": "2021-01-01T00:00:00+00:00"}], ["2021-01-01", "an-id"]):
+        r = await fhir.get("/Observation", params={"_cursor": encode_cursor(cursor)})
+        assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome", cursor
