@@ -5,11 +5,13 @@ line goes to the reject file with its OperationOutcome, so nothing is dropped si
 A batch of accepted resources becomes rows of the resource tables, their search side
 tables, the reference index and the id directory, and is written with COPY in one
 transaction. Loading is idempotent (ids already stored are skipped: a second load of
-the same files changes nothing) and resumable (a checkpoint per file records the byte
-offset of the last committed batch). Resources keep their ids; Bundle entries that only
-have a urn:uuid fullUrl get a deterministic id derived from it, and references to
-fullUrls are rewritten. References are indexed but not checked: a bulk load may arrive
-in any order, which is why it is an operator's tool (and `$import` an administrative one).
+the same files changes nothing) and resumable (a checkpoint per file, or per chunk of a
+large file, records the byte offset of the last committed batch). Large ndjson files are
+cut into chunks at line starts (`chunks`), so that every core can load a share of one
+file. Resources keep their ids; Bundle entries that only have a urn:uuid fullUrl get a
+deterministic id derived from it, and references to fullUrls are rewritten. References
+are indexed but not checked: a bulk load may arrive in any order, which is why it is an
+operator's tool (and `$import` an administrative one).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -54,10 +57,48 @@ class Stats:
 @dataclass
 class Line:
     source: str
-    number: int
+    number: int              # 1-based, counted from byte `origin` of the file
     raw: bytes
     end_offset: int          # byte offset just after this line (for checkpoints)
     full_urls: dict[str, str] = field(default_factory=dict)   # Bundle fullUrl -> Type/id
+    origin: int = 0
+
+    @property
+    def line_number(self) -> int:
+        """The line's number in the whole file (lines before `origin` are counted only when asked)."""
+        return self.number + (_lines_before(self.source, self.origin) if self.origin else 0)
+
+
+@lru_cache(maxsize=256)
+def _lines_before(path: str, offset: int) -> int:
+    count, left = 0, offset
+    with open(path, "rb") as f:
+        while left > 0 and (block := f.read(min(left, 1 << 24))):
+            count += block.count(b"\n")
+            left -= len(block)
+    return count
+
+
+CHUNK_BYTES = 16 << 20
+
+
+def chunks(path: str, size_bytes: int | None = None) -> list[tuple[int, int | None]]:
+    """[start, end) byte ranges of an ndjson file, each starting at a line start (end None: to
+    the end). Sizes are fixed, not derived from the worker count, so a resumed load finds
+    the same chunks and their checkpoints."""
+    if path == "-" or not path.endswith(".ndjson"):
+        return [(0, None)]
+    step = size_bytes or CHUNK_BYTES
+    size = os.path.getsize(path)
+    bounds = [0]
+    with open(path, "rb") as f:
+        for k in range(1, size // step + 1):
+            f.seek(k * step - 1)   # from the byte before: a line may start exactly at the cut
+            f.readline()
+            at = f.tell()
+            if bounds[-1] < at < size:
+                bounds.append(at)
+    return list(zip(bounds, bounds[1:] + [None]))
 
 
 def _bundle_lines(path: str, raw: bytes, end: int) -> Iterator[Line]:
@@ -78,8 +119,9 @@ def _bundle_lines(path: str, raw: bytes, end: int) -> Iterator[Line]:
         yield Line(path, i + 1, orjson.dumps(resource), end if i == len(resources) - 1 else 0, full_urls)
 
 
-def read_lines(path: str, start: int = 0) -> Iterator[Line]:
-    """Resources of an ndjson file (from byte `start`), a Bundle file, or '-' for stdin ndjson."""
+def read_lines(path: str, start: int = 0, end: int | None = None) -> Iterator[Line]:
+    """Resources of an ndjson file (the lines starting in [start, end), `start` a line start),
+    a Bundle file, or '-' for stdin ndjson."""
     if path == "-":
         import sys
         for n, raw in enumerate(sys.stdin.buffer, 1):
@@ -98,10 +140,12 @@ def read_lines(path: str, start: int = 0) -> Iterator[Line]:
         f.seek(start)
         offset, n = start, 0
         for raw in f:
+            if end is not None and offset >= end:
+                return
             offset += len(raw)
             n += 1
             if raw.strip():
-                yield Line(path, n, raw, offset)
+                yield Line(path, n, raw, offset, origin=start)
 
 
 def files(paths: list[str]) -> list[str]:
@@ -241,31 +285,33 @@ class Writer:
 
 
 def reject_record(line: Line, err: FhirError) -> bytes:
-    return orjson.dumps({"file": line.source, "line": line.number, "status": err.status,
+    return orjson.dumps({"file": line.source, "line": line.line_number, "status": err.status,
                          "outcome": operation_outcome(err.issues),
                          "resource": line.raw.decode("utf-8", "replace").rstrip("\n")}) + b"\n"
 
 
 class Checkpoints:
-    """Byte offsets of committed batches, one small file per input file."""
+    """Byte offsets of committed batches, one small file per input file or chunk (by its start)."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, source: str, tenant: str) -> Path | None:
+    def _path(self, source: str, tenant: str, chunk: int) -> Path | None:
         if self.folder is None or source == "-":
             return None
-        key = hashlib.sha1(f"{tenant}:{os.path.abspath(source)}".encode()).hexdigest()[:16]
+        name = f"{tenant}:{os.path.abspath(source)}" + (f":{chunk}" if chunk else "")
+        key = hashlib.sha1(name.encode()).hexdigest()[:16]
         return self.folder / f"{key}.offset"
 
-    def get(self, source: str, tenant: str) -> int:
-        path = self._path(source, tenant)
-        return int(path.read_text()) if path is not None and path.exists() else 0
+    def get(self, source: str, tenant: str, chunk: int = 0) -> int:
+        """Where to go on in the chunk starting at byte `chunk`: its start if nothing was committed."""
+        path = self._path(source, tenant, chunk)
+        return int(path.read_text()) if path is not None and path.exists() else chunk
 
-    def set(self, source: str, tenant: str, offset: int) -> None:
-        path = self._path(source, tenant)
+    def set(self, source: str, tenant: str, offset: int, chunk: int = 0) -> None:
+        path = self._path(source, tenant, chunk)
         if path is not None and offset:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(str(offset))

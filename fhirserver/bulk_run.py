@@ -1,9 +1,11 @@
 """`fhirserver load`: files spread over worker processes, one progress bar, one reject file.
 
-Each worker process validates, indexes and COPYs its share of the files over its own
-connection (Python work is the cost; PostgreSQL keeps up). Progress is counted in shared
-memory. A directory whose subdirectories are tenant slugs (what `fhirserver generate`
-writes) loads each subdirectory into that tenant, creating it if needed.
+Large ndjson files are cut into chunks at line starts, so one big file (a tenant's
+Observations) keeps every worker busy. Each worker process validates, indexes and COPYs
+its share of the chunks over its own connection (Python work is the cost; PostgreSQL
+keeps up). Progress is counted in shared memory. A directory whose subdirectories are
+tenant slugs (what `fhirserver generate` writes) loads each subdirectory into that
+tenant, creating it if needed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import asyncpg
 from tqdm import tqdm
 
-from fhirserver.bulk import Checkpoints, Stats, Writer, files, load_lines, read_lines
+from fhirserver.bulk import Checkpoints, Stats, Writer, chunks, files, load_lines, read_lines
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.tenants import SLUG, create_tenant
 
@@ -35,7 +37,14 @@ def plan(paths: list[str], tenant: str | None) -> list[tuple[str, str]]:
     return out
 
 
-async def _worker(dsn: str, items: list[tuple[str, str]], rejects: Path, state: Path, counter) -> Stats:
+Item = tuple[str, str, int, int | None]   # tenant slug, file, chunk start, chunk end
+
+
+def _chunked(items: list[tuple[str, str]], chunk_bytes: int | None) -> list[Item]:
+    return [(tenant, f, start, end) for tenant, f in items for start, end in chunks(f, chunk_bytes)]
+
+
+async def _worker(dsn: str, items: list[Item], rejects: Path, state: Path, counter) -> Stats:
     conn = await asyncpg.connect(dsn)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     partitions, checkpoints, stats = PartitionCache(), Checkpoints(state), Stats()
@@ -45,12 +54,12 @@ async def _worker(dsn: str, items: list[tuple[str, str]], rejects: Path, state: 
             counter.value += n
     try:
         with open(rejects, "ab") as out:
-            for tenant, path in items:
+            for tenant, path, start, end in items:
                 org = await conn.fetchval("SELECT org_id FROM tenants WHERE slug = $1", tenant)
                 writer = Writer(conn, org, partitions, pool)
-                lines = read_lines(path, checkpoints.get(path, tenant))
+                lines = read_lines(path, checkpoints.get(path, tenant, start), end)
                 stats.add(await load_lines(writer, lines, "", out, progress,
-                                           lambda src, off, t=tenant: checkpoints.set(src, t, off)))
+                                           lambda src, off, t=tenant, c=start: checkpoints.set(src, t, off, c)))
     finally:
         await pool.close()
         await conn.close()
@@ -80,17 +89,20 @@ async def _tenants(dsn: str, slugs: set[str]) -> None:
         await conn.close()
 
 
-def run_load(dsn: str, paths: list[str], tenant: str | None, rejects: Path, workers: int, state: Path) -> Stats:
-    items = plan(paths, tenant)
-    asyncio.run(_tenants(dsn, {t for t, _ in items}))
+def run_load(dsn: str, paths: list[str], tenant: str | None, rejects: Path, workers: int, state: Path,
+             chunk_bytes: int | None = None) -> Stats:
+    files_ = plan(paths, tenant)
+    asyncio.run(_tenants(dsn, {t for t, _ in files_}))
     rejects.unlink(missing_ok=True)
-    sizes = {f: (Path(f).stat().st_size if f != "-" else 0) for _, f in items}
-    shares: list[list[tuple[str, str]]] = [[] for _ in range(max(1, min(workers, len(items))))]
+    items = _chunked(files_, chunk_bytes)
+    sizes = {i: ((i[3] if i[3] is not None else Path(i[1]).stat().st_size) - i[2] if i[1] != "-" else 0)
+             for i in items}
+    shares: list[list[Item]] = [[] for _ in range(max(1, min(workers, len(items))))]
     loads = [0] * len(shares)
-    for item in sorted(items, key=lambda i: -sizes[i[1]]):   # biggest first, to the least loaded worker
+    for item in sorted(items, key=lambda i: -sizes[i]):   # biggest first, to the least loaded worker
         k = loads.index(min(loads))
         shares[k].append(item)
-        loads[k] += sizes[item[1]]
+        loads[k] += sizes[item]
     ctx = mp.get_context("spawn")
     counter = ctx.Value("q", 0)
     parts = [rejects.with_name(f"{rejects.name}.{k}") for k in range(len(shares))]

@@ -75,7 +75,8 @@ def load(args: argparse.Namespace) -> None:
     from fhirserver.bulk_run import run_load
     settings = _settings(args)
     dsn = asyncio.run(bootstrap.prepare(settings))
-    stats = run_load(dsn, args.paths, args.tenant, Path(args.rejects), args.workers, Path(args.state))
+    stats = run_load(dsn, args.paths, args.tenant, Path(args.rejects), args.workers, Path(args.state),
+                     args.chunk_kib << 10)
     print(f"loaded {stats.loaded}, already present {stats.present}, rejected {stats.rejected}"
           + (f" (see {args.rejects})" if stats.rejected else ""))
 
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     ld.add_argument("--rejects", default="rejects.ndjson", help="rejected lines with their OperationOutcome")
     ld.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ld.add_argument("--state", default=".fhirserver/load-state", help="checkpoints for resuming")
+    ld.add_argument("--chunk-kib", type=int, default=16384,
+                    help="cut ndjson files into chunks of about this size, loaded in parallel (keep it "
+                         "the same when resuming)")
     ld.set_defaults(run=load)
     g = sub.add_parser("generate", help="write deterministic ndjson shaped like the seed design")
     g.add_argument("--patients", type=int, required=True)

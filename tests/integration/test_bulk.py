@@ -10,7 +10,8 @@ import sys
 import asyncpg
 import orjson
 
-from fhirserver.bulk import Checkpoints, Writer, load_lines, read_lines
+from fhirserver import bulk
+from fhirserver.bulk import Checkpoints, Writer, chunks, load_lines, read_lines
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.generate import generate
 from fhirserver.tenants import create_tenant
@@ -121,14 +122,29 @@ async def test_import_endpoint(http):
     assert (await http.get("/default/Patient/imp-2")).status_code == 200
 
 
+def test_chunks_cover_every_line_once_and_rejects_keep_file_line_numbers(tmp_path, monkeypatch):
+    lines = [orjson.dumps({"resourceType": "Patient", "id": f"c{i}", "text": "x" * (i * 7 % 90)}) for i in range(60)]
+    lines[17] = orjson.dumps({"resourceType": "Patient", "id": "long", "text": "y" * 700})   # longer than a chunk
+    path = tmp_path / "chunked.ndjson"
+    path.write_bytes(b"\n".join(lines))   # no newline after the last line
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 256)
+    ranges = chunks(str(path))
+    assert len(ranges) > 5 and ranges[0][0] == 0 and ranges[-1][1] is None
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(ranges, ranges[1:]))
+    read = [line for start, end in ranges for line in read_lines(str(path), start, end)]
+    assert [line.raw.rstrip(b"\n") for line in read] == lines
+    assert [line.line_number for line in read] == list(range(1, 61))
+
+
 def test_the_load_command_loads_generated_tenants(tmp_path, dsn):
-    generate(tmp_path / "gen", 12, seed=5)
+    total = sum(generate(tmp_path / "gen", 12, seed=5).values())
     env = {**os.environ, "DATABASE_URL": dsn}
-    args = [sys.executable, "-m", "fhirserver", "load", str(tmp_path / "gen"), "--workers", "2",
+    # chunks of 64 KiB: the bigger files are loaded by both workers at once
+    args = [sys.executable, "-m", "fhirserver", "load", str(tmp_path / "gen"), "--workers", "2", "--chunk-kib", "64",
             "--state", str(tmp_path / "state"), "--rejects", str(tmp_path / "rejects.ndjson")]
     first = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "rejected 0" in first.stdout and "already present 0" in first.stdout
+    assert f"loaded {total}, already present 0, rejected 0" in first.stdout, first.stdout
     again = subprocess.run(args[:-4] + ["--state", str(tmp_path / "state2")], env=env, capture_output=True,
                            text=True, timeout=300)
     assert again.returncode == 0 and "loaded 0," in again.stdout
