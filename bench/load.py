@@ -3,10 +3,11 @@
 1. generates N patients with the project's generator (timed: generator throughput);
 2. loads them with the bulk loader into a fresh database (end to end: parsing,
    validation, indexing, COPY, with --workers processes);
-3. in the same run, prepares the same rows untimed and COPYs them into a second tenant
-   with one connection, timing only the COPY: the database's ceiling for these rows.
+3. in the same run, prepares org-1's rows untimed (in parallel) and COPYs them into a second
+   tenant over --copy-connections connections, timing only the COPY: the database's ceiling
+   for these rows.
 
-Run: .venv/bin/python bench/load.py [--patients 1000] [--workers 2]
+Run: .venv/bin/python bench/load.py [--patients 1000] [--workers 2] [--copy-connections 1]
 Writes bench/results/load.json and bench/results/load.md.
 """
 
@@ -15,9 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT, machine  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
-from fhirserver.bulk import Writer, files, prepare, read_lines  # noqa: E402
+from fhirserver.bulk import Writer, chunks, files, prepare, read_lines  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
@@ -35,29 +39,36 @@ from fhirserver.db.partitions import PartitionCache  # noqa: E402
 from fhirserver.db.resources import now  # noqa: E402
 from fhirserver.generate import generate  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
+from mappings import MAPPINGS  # noqa: E402
 
 
-async def raw_copy(dsn: str, folder: Path, connections: int) -> tuple[int, float]:
-    """COPY of prepared rows only (preparation and partition creation untimed), into a tenant
-    of its own, over `connections` connections taking batches from one queue."""
+def _prepare_chunk(job: tuple[str, int, int | None, datetime]) -> list:
+    """Prepared rows of one chunk, with the mapping named (mappings hold functions: no pickling)."""
+    path, start, end, stamp = job
+    return [replace(p, mapping=p.mapping.resource_type) for p in
+            (prepare(line, "", stamp) for line in read_lines(path, start, end))]
+
+
+def prepared_rows(folder: Path, workers: int) -> list:
+    """Every resource under `folder` prepared as the loader would, chunks in parallel (untimed)."""
+    stamp = now()
+    jobs = [(f, start, end, stamp) for f in files([str(folder)]) for start, end in chunks(f, 4 << 20)]
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        return [replace(p, mapping=MAPPINGS[p.mapping]) for part in pool.map(_prepare_chunk, jobs) for p in part]
+
+
+async def raw_copy(dsn: str, rows_prepared: list, connections: int) -> tuple[int, float]:
+    """COPY of prepared rows only (partition creation untimed too), into a tenant of its own,
+    over `connections` connections taking batches of 2,000 from one queue."""
     conn = await asyncpg.connect(dsn)
     org = (await create_tenant(conn, "rawcopy")).org_id
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     partitions = PartitionCache()
-    stamp, batches, batch = now(), [], []
-    for path in files([str(folder)]):
-        for line in read_lines(path):
-            p = prepare(line, "", stamp)
-            if p.part_ts is not None:
-                await partitions.ensure(pool, p.mapping, org, p.part_ts)
-            batch.append(p)
-            if len(batch) == 2000:
-                batches.append(batch)
-                batch = []
-    if batch:
-        batches.append(batch)
+    for p in rows_prepared:
+        if p.part_ts is not None:
+            await partitions.ensure(pool, p.mapping, org, p.part_ts)
+    queue = iter([rows_prepared[i:i + 2000] for i in range(0, len(rows_prepared), 2000)])
     writers = [Writer(await asyncpg.connect(dsn), org, partitions, pool) for _ in range(connections)]
-    queue = iter(batches)
 
     async def drain(writer: Writer) -> int:
         return sum([(await writer.write(b)).loaded for b in queue])
@@ -93,7 +104,8 @@ def main(args) -> None:
         t = time.perf_counter()
         stats = run_load(dsn, [str(out)], None, data / "rejects.ndjson", args.workers, data / "state")
         load_s = time.perf_counter() - t
-        rows, copy_s = asyncio.run(raw_copy(dsn, out / "org-1", args.copy_connections))
+        rows, copy_s = asyncio.run(raw_copy(dsn, prepared_rows(out / "org-1", args.workers),
+                                            args.copy_connections))
     finally:
         cluster.stop()
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),

@@ -54,17 +54,28 @@ def _decoded(cursor: list | None) -> list | None:
 
 
 async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
-               cursor: list | None) -> tuple[list[tuple[str, str]], list | None]:
-    """(id, resource) rows of one page, and the cursor of the next page (None at the end)."""
-    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id))
+               cursor: list | None, backward: bool = False
+               ) -> tuple[list[tuple[str, str]], list | None, list | None]:
+    """(id, resource) rows of one page in sort order, the cursor of the next page and that of
+    the previous page (None where there is none). Backward: the page that ends just before
+    `cursor`."""
+    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id),
+                     backward)
     rows = await conn.fetch(q.sql, *q.params)
     more = len(rows) > search.count
     rows = rows[:search.count]
-    after = None
-    if more and rows:
-        last = rows[-1]
-        after = [encode_key(last[2 + i]) for i in range(q.sort_width)] + [last[0]]
-    return [(r[0], r[1]) for r in rows], after
+    if backward:
+        rows.reverse()
+
+    def key(row) -> list:
+        return [encode_key(row[2 + i]) for i in range(q.sort_width)] + [row[0]]
+    if backward:
+        after = key(rows[-1]) if rows else None
+        before = key(rows[0]) if more and rows else None
+    else:
+        after = key(rows[-1]) if more and rows else None
+        before = (key(rows[0]) if rows else cursor) if cursor else None
+    return [(r[0], r[1]) for r in rows], after, before
 
 
 def encode_key(value: object) -> object:
@@ -101,8 +112,9 @@ async def estimate(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Sea
 
 
 async def explain(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
-                  cursor: list | None) -> tuple[str, tuple, object]:
-    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id))
+                  cursor: list | None, backward: bool = False) -> tuple[str, tuple, object]:
+    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id),
+                     backward)
     plan = await conn.fetchval("EXPLAIN (FORMAT JSON, VERBOSE) " + q.sql, *q.params)
     return q.sql, q.params, orjson.loads(plan)
 

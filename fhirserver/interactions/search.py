@@ -32,13 +32,17 @@ from searchparams.sqlgen.select import cursor_valid
 FORM = frozenset({"application/x-www-form-urlencoded"})
 
 
-def _cursor(m: ResourceMapping, search: ast.Search) -> list | None:
+def _cursor(m: ResourceMapping, search: ast.Search) -> tuple[list | None, bool]:
+    """The page cursor's key values, and whether it asks for the page before them."""
     if search.cursor is None:
-        return None
+        return None, False
     value = bundles.decode_cursor(search.cursor)
+    backward = isinstance(value, dict) and set(value) == {"before"}
+    if backward:
+        value = value["before"]
     try:
         if isinstance(value, list) and cursor_valid(m, search, [execute.decode_key(k) for k in value]):
-            return value
+            return value, backward
     except ValueError:
         pass
     raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
@@ -50,9 +54,9 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     search = parse(m.resource_type, items, strict=ctx.prefer.handling == "strict", base=ctx.base_url)
     if extra:
         search = replace(search, filters=search.filters + extra)
-    cursor = _cursor(m, search)
+    cursor, backward = _cursor(m, search)
     if ctx.param("_explain") == "true":
-        return await _explain(ctx, m, search, cursor)
+        return await _explain(ctx, m, search, cursor, backward)
 
     async def run(conn):
         total = None
@@ -60,11 +64,11 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
             total = await execute.count(conn, m, search, ctx.org_id)
         elif search.total == "estimate":
             total = await execute.estimate(conn, m, search, ctx.org_id)
-        rows, after = ([], None) if search.summary == "count" else await execute.page(conn, m, search, ctx.org_id,
-                                                                                      cursor)
+        rows, after, before = ([], None, None) if search.summary == "count" else \
+            await execute.page(conn, m, search, ctx.org_id, cursor, backward)
         included = await execute.includes(conn, search, rows, ctx.org_id) if search.includes and rows else []
-        return total, rows, after, included
-    total, rows, after, included = await units.read(ctx, run)
+        return total, rows, after, before, included
+    total, rows, after, before, included = await units.read(ctx, run)
     url = base or f"{ctx.base_url}/{m.resource_type}"
     applied = list(search.applied)
     links = [{"relation": "self", "url": bundles.link(url, applied + ([("_cursor", search.cursor)]
@@ -72,16 +76,21 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     if after is not None:
         links.append({"relation": "next",
                       "url": bundles.link(url, applied + [("_cursor", bundles.encode_cursor(after))])})
+    if before is not None:
+        links.append({"relation": "previous",
+                      "url": bundles.link(url, applied + [("_cursor", bundles.encode_cursor({"before": before}))])})
     matches = [(id_, project(text, search.summary, search.elements)) for id_, text in rows]
     bundle = bundles.searchset(ctx.base_url, m.resource_type, matches, links, total, included)
     return fhir(json_bytes(bundle), media_type=ctx.media_type, pretty=ctx.pretty)
 
 
-async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, cursor: list | None) -> Response:
+async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, cursor: list | None,
+                   backward: bool) -> Response:
     """The SQL this search compiles to, its bound values and PostgreSQL's plan, as Parameters.
 
     Blaze's __explain shows its own index plan; this shows the real SQL and EXPLAIN output."""
-    sql, params, plan = await units.read(ctx, lambda conn: execute.explain(conn, m, search, ctx.org_id, cursor))
+    sql, params, plan = await units.read(ctx, lambda conn: execute.explain(conn, m, search, ctx.org_id, cursor,
+                                                                                   backward))
     body = {"resourceType": "Parameters", "parameter": [
         {"name": "search", "valueString": str(search)},
         {"name": "sql", "valueString": sql},

@@ -69,8 +69,9 @@ def _sort_expression(m: ResourceMapping, key: ast.SortKey, org: str, p: Params) 
             f"AND s.param = {p.add(key.code)})")
 
 
-def _after(keys: list[tuple[str, bool]], cursor: list, p: Params) -> str:
-    """Rows after the cursor in ORDER BY k1, k2, ..., id (each ASC or DESC, NULLS LAST).
+def _beyond(keys: list[tuple[str, bool]], cursor: list, p: Params, backward: bool) -> str:
+    """Rows after (or, backward, before) the cursor in ORDER BY k1, ..., id (each ASC or DESC,
+    NULLS LAST).
 
     The last key (id) is never NULL: its comparison stays a bare `id > $n`, which
     PostgreSQL can use as an index bound, so each page starts where the last ended
@@ -79,10 +80,12 @@ def _after(keys: list[tuple[str, bool]], cursor: list, p: Params) -> str:
     for i, (expr, desc) in enumerate(keys):
         value = cursor[i]
         equal_before = [_equal(e, cursor[j], p) for j, (e, _) in enumerate(keys[:i])]
-        if value is None:
-            continue   # nothing sorts after NULL in its own column (NULLS LAST)
-        beyond = f"{expr} {'<' if desc else '>'} {p.add(value)}"
-        if i < len(keys) - 1:
+        if value is None:   # NULL sorts last in its column: everything non-NULL is before it
+            if backward:
+                alternatives.append("(" + " AND ".join(equal_before + [f"{expr} IS NOT NULL"]) + ")")
+            continue
+        beyond = f"{expr} {'<' if desc != backward else '>'} {p.add(value)}"
+        if i < len(keys) - 1 and not backward:
             beyond = f"({beyond} OR {expr} IS NULL)"
         alternatives.append("(" + " AND ".join(equal_before + [beyond]) + ")")
     return "(" + " OR ".join(alternatives) + ")" if alternatives else "false"
@@ -93,23 +96,26 @@ def _equal(expr: str, value: object, p: Params) -> str:
 
 
 def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int,
-                 cursor: list | None = None, months: list[datetime] | None = None) -> Compiled:
-    """(id, resource, k1.., kn) of the matches after `cursor`, in sort order, at most `limit`.
+                 cursor: list | None = None, months: list[datetime] | None = None,
+                 backward: bool = False) -> Compiled:
+    """(id, resource, k1.., kn) of the matches after `cursor`, in sort order, at most `limit`;
+    `backward`: those just before it, in reverse order (a previous page, read from its end).
 
     `months`: starts of the tenant's month partitions, when the caller knows them; any
     list gives the same rows (a month missing from it is read with its neighbour)."""
     if months is not None and walks_months(m, search):
-        return _month_walk(m, search, org_id, limit, cursor, months)
+        return _month_walk(m, search, org_id, limit, cursor, months, backward)
     p = Params()
     where = _where(m, search, org_id, p)
     keys = [(_sort_expression(m, k, "$1", p), k.descending) for k in search.sort]
     cols = "".join(f", {e} AS k{i}" for i, (e, _) in enumerate(keys))
     inner = f"SELECT {ALIAS}.id, {ALIAS}.resource{cols} FROM {m.table} {ALIAS} WHERE {where}"
     ordered = [(f"q.k{i}", desc) for i, (_, desc) in enumerate(keys)] + [("q.id", False)]
-    order = ", ".join(f"{e}{' DESC' if d else ''} NULLS LAST" for e, d in ordered)
+    nulls = "FIRST" if backward else "LAST"
+    order = ", ".join(f"{e}{' DESC' if d != backward else ''} NULLS {nulls}" for e, d in ordered)
     sql = f"SELECT * FROM ({inner}) q"
     if cursor is not None:
-        sql += f" WHERE {_after(ordered, cursor, p)}"
+        sql += f" WHERE {_beyond(ordered, cursor, p, backward)}"
     sql += f" ORDER BY {order} LIMIT {p.add(limit)}"
     return Compiled(sql, tuple(p.values), len(keys))
 
@@ -137,24 +143,34 @@ def _windows(months: list[datetime], lo: datetime | None, hi: datetime | None) -
 
 
 def _month_walk(m: ResourceMapping, search: ast.Search, org_id: int, limit: int,
-                cursor: list | None, months: list[datetime]) -> Compiled:
+                cursor: list | None, months: list[datetime], backward: bool) -> Compiled:
     """(id, resource, part_ts) in (part_ts, id) order: a nested loop over month windows, each
     window a LIMITed lateral subquery that run-time pruning confines to its own partition;
-    the outer LIMIT stops the loop once the page is full."""
+    the outer LIMIT stops the loop once the page is full. Backward: windows and rows in
+    reverse."""
     p = Params()
     where = _where(m, search, org_id, p)
     lo, hi = partition_bounds(m, search)
     if cursor is not None:
-        lo = cursor[0] if lo is None else max(lo, cursor[0])
-        where += f" AND ({ALIAS}.part_ts, {ALIAS}.id) > ({p.add(cursor[0])}, {p.add(cursor[1])})"
+        if backward:
+            at = cursor[0] + timedelta(microseconds=1)
+            hi = at if hi is None else min(hi, at)
+        else:
+            lo = cursor[0] if lo is None else max(lo, cursor[0])
+        where += (f" AND ({ALIAS}.part_ts, {ALIAS}.id) {'<' if backward else '>'} "
+                  f"({p.add(cursor[0])}, {p.add(cursor[1])})")
     starts, ends = _windows(months, lo, hi)
+    if backward:
+        starts, ends = starts[::-1], ends[::-1]
     n = p.add(limit)
+    desc = " DESC" if backward else ""
     windows = (f"(SELECT lo, hi, n FROM unnest({p.add(starts)}::timestamptz[], {p.add(ends)}::timestamptz[]) "
                f"WITH ORDINALITY AS w(lo, hi, n) ORDER BY n) w")
     month = (f"SELECT {ALIAS}.id, {ALIAS}.resource, {ALIAS}.part_ts AS k0 FROM {m.table} {ALIAS} "
              f"WHERE {where} AND {ALIAS}.part_ts >= w.lo AND {ALIAS}.part_ts < w.hi "
-             f"ORDER BY {ALIAS}.part_ts, {ALIAS}.id LIMIT {n}")
-    sql = f"SELECT r.* FROM {windows} CROSS JOIN LATERAL ({month}) r ORDER BY w.n, r.k0, r.id LIMIT {n}"
+             f"ORDER BY {ALIAS}.part_ts{desc}, {ALIAS}.id{desc} LIMIT {n}")
+    sql = (f"SELECT r.* FROM {windows} CROSS JOIN LATERAL ({month}) r "
+           f"ORDER BY w.n, r.k0{desc}, r.id{desc} LIMIT {n}")
     return Compiled(sql, tuple(p.values), 1)
 
 

@@ -252,3 +252,40 @@ async def test_summary_true_on_search_and_read(world):
     assert cy["deceasedBoolean"] is True   # deceased[x] is a summary element
     r = (await client.get(f"/Patient/{ann['id']}", params={"_elements": "gender"})).json()
     assert set(r) == {"resourceType", "id", "meta", "gender"}
+
+
+async def _walk(client, url: str, params: dict | None, relation: str) -> list[list[str]]:
+    """The pages met following `relation` links from `url`, each a list of ids."""
+    pages = []
+    while url:
+        bundle = (await client.get(url, params=params)).json()
+        pages.append([e["resource"]["id"] for e in bundle.get("entry", [])])
+        found = [link["url"] for link in bundle["link"] if link["relation"] == relation]
+        url, params = (found[0].removeprefix(f"http://fhir.test/{SLUG}"), None) if found else (None, None)
+    return pages
+
+
+async def _last_page_url(client, url: str, params: dict) -> str:
+    while True:
+        bundle = (await client.get(url, params=params)).json()
+        nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not nxt:
+            return next(link["url"] for link in bundle["link"]
+                        if link["relation"] == "self").removeprefix(f"http://fhir.test/{SLUG}")
+        url, params = nxt[0].removeprefix(f"http://fhir.test/{SLUG}"), None
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/Patient", {"_sort": "-birthdate,family", "_count": "2"}),   # sort keys, with a NULL birth date
+    ("/Patient", {"_count": "1"}),                                  # id order
+    ("/Observation", {"_count": "1"}),                              # month by month
+])
+async def test_previous_links_walk_back_over_the_same_pages(world, path, params):
+    client = world["client"]
+    await client.post("/Patient", content=orjson.dumps({"resourceType": "Patient", "gender": "unknown"}))
+    forward = await _walk(client, path, params, "next")
+    assert len(forward) >= 3 and all(forward)
+    backward = await _walk(client, await _last_page_url(client, path, params), None, "previous")
+    assert backward[::-1] == forward
+    first = (await client.get(path, params=params)).json()
+    assert not [link for link in first["link"] if link["relation"] == "previous"]
