@@ -11,6 +11,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,16 +75,18 @@ class Server:
     def __init__(self, dsn: str, workers: int, extra_env: dict | None = None) -> None:
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": dsn, "FHIR_WORKERS": str(workers), **(extra_env or {})}
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "fhirserver", "serve", "--port", str(self.port)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     env=env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise RuntimeError("server did not start")
+        self.log.seek(0)
+        raise RuntimeError("server did not start:\n" + self.log.read()[-3000:].decode("utf-8", "replace"))
 
     def base(self, tenant: str = "default") -> str:
         return f"http://127.0.0.1:{self.port}/{tenant}"

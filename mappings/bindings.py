@@ -6,7 +6,10 @@ parameter's expression selects (so no match can be missed). A `Tokens` column ho
 forms (code only, `:text`, `:missing`, `:not`) stay with the side tables. Counting a common
 Observation code this way is about five times faster than the side-table semi-join. A date bound to one column
 is an `instant` (Appointment.start, AuditEvent.recorded, meta.lastUpdated): a partial
-dateTime is a range and needs its end, so those go to the side tables. They let the seed's hot
+dateTime is a range and needs its end, so those go to the side tables. A client's instant
+is precise to the second or finer, so comparing it as a point is exact for search values
+precise to the second or coarser; finer search values go to the side tables, which keep
+the stored value's precision (`DateRange.coarsest`). They let the seed's hot
 queries use composite B-tree indexes (`(subject, period_start DESC)`...) and ORDER BY
 LIMIT scans. Every other supported parameter is answered from the side tables
 (searchparams/index.py); both give the same results (tests/property checks search).
@@ -15,6 +18,9 @@ LIMIT scans. Every other supported parameter is answered from the side tables
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +43,13 @@ class Tokens:
 
 @dataclass(frozen=True, slots=True)
 class DateRange:
-    """[start, end) in two columns (the same column twice for a point in time)."""
+    """[start, end) in two columns (the same column twice for a point in time).
+
+    `coarsest`: for a point, the coarsest precision a stored value may have (seconds for a
+    client's instant), which the column cannot tell apart; None where the server writes it."""
     start: str
     end: str
+    coarsest: timedelta | None = None
 
 
 Binding = Code | Ref | DateRange | Tokens
@@ -60,14 +70,15 @@ BY_TYPE: dict[str, dict[str, Binding]] = {
     "Observation": {"status": Code("status"), "code": Tokens("code"), "subject": Ref("subject"),
                     "patient": Ref("subject"),
                     "encounter": Ref("encounter"), "date": DateRange("effective_start", "effective_end")},
-    "Appointment": {"status": Code("status"), "date": DateRange("start_ts", "start_ts")},
+    "Appointment": {"status": Code("status"), "date": DateRange("start_ts", "start_ts", SECOND)},
     "MedicationRequest": {"status": Code("status"), "intent": Code("intent"), "code": Tokens("code"),
                           "subject": Ref("subject"),
                           "patient": Ref("subject"), "encounter": Ref("encounter"),
                           "requester": Ref("requester")},
     "Claim": {"status": Code("status"), "use": Code("use"), "patient": Ref("patient"),
               "provider": Ref("provider")},
-    "AuditEvent": {"action": Code("action"), "outcome": Code("outcome"), "date": DateRange("recorded", "recorded")},
+    "AuditEvent": {"action": Code("action"), "outcome": Code("outcome"),
+                   "date": DateRange("recorded", "recorded", SECOND)},
 }
 
 

@@ -187,3 +187,12 @@ def _code_system(resource_type: str, code: str) -> str | None:
         return None
     systems = {bound_systems().get(e) for e in elements}
     return systems.pop() if len(systems) == 1 else None
+
+
+def hierarchy(resource_type: str) -> str | None:
+    """The reference parameter that makes `resource_type` a hierarchy: the one whose only
+    target is the type itself (Location and Organization `partof`, Encounter `part-of`).
+    search.html#reference: :above and :below follow it."""
+    circular = [p.code for p in supported(resource_type).values()
+                if p.type == "reference" and p.targets == (resource_type,) and not p.code.startswith("_")]
+    return circular[0] if len(circular) == 1 else None

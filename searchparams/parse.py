@@ -48,7 +48,7 @@ def split_unescaped(raw: str, sep: str, maxsplit: int = -1) -> list[str]:
 MODIFIERS = {
     "string": {"exact", "contains", "missing"},
     "token": {"not", "text", "missing", "of-type"},
-    "reference": {"identifier", "missing"},
+    "reference": {"identifier", "missing", "above", "below"},
     "date": {"missing"}, "number": {"missing"}, "quantity": {"missing"},
     "uri": {"below", "above", "missing"},
     "composite": set(),
@@ -219,7 +219,18 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
     if modifier == "of-type" and code != "identifier":
         raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
     values = tuple(_value(p, piece, modifier or None, target_type, base) for piece in split_unescaped(raw, ","))
+    if modifier in ("above", "below") and p.type == "reference":
+        values = tuple(_in_hierarchy(v, code) for v in values)
     return ast.Clause(code, modifier or None, values)
+
+
+def _in_hierarchy(v: ast.Reference, code: str) -> ast.Reference:
+    """A reference value of :above/:below: local references to types that form a hierarchy."""
+    kept = tuple(t for t in v.targets if "://" not in t and catalog.hierarchy(t.split("/")[0]))
+    if not kept:
+        raise Refused("SP-MODIFIER", f"':above' and ':below' on '{code}' need a reference to a resource type with "
+                      "a hierarchy (Location, Organization, Encounter)")
+    return ast.Reference(kept)
 
 
 def _can_chain(resource_type: str, rest: str) -> bool:

@@ -10,7 +10,7 @@ part_ts is clamped to the months a server id can name; bounds are clamped alike.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from fhirserver import ids
 from mappings.base import ResourceMapping
@@ -18,6 +18,7 @@ from mappings.bindings import DateRange, binding
 from searchparams import ast
 
 Bounds = tuple[datetime | None, datetime | None]
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _value_bounds(v: ast.Date, point: bool) -> Bounds | None:
@@ -44,6 +45,10 @@ def partition_bounds(m: ResourceMapping, search: ast.Search) -> Bounds:
     b = binding(m.resource_type, m.partition_param)
     lo, hi = None, None
     point = isinstance(b, DateRange) and b.start == b.end
+    # A client's instant (part_ts) is a range as wide as its precision, at most `coarsest`,
+    # and never crosses a whole `coarsest` step (a second): it can match a search starting
+    # within its step, after part_ts. Bounds are floored to the step.
+    reach = b.coarsest if point and b.coarsest else None
     for clause in search.filters:
         if not isinstance(clause, ast.Clause) or clause.code != m.partition_param or clause.modifier:
             continue
@@ -51,6 +56,8 @@ def partition_bounds(m: ResourceMapping, search: ast.Search) -> Bounds:
         if any(pv is None for pv in per_value):
             continue
         c_lo, c_hi = _hull(per_value)   # OR-ed values: the hull; AND-ed clauses: the intersection
+        if reach is not None and c_lo is not None:
+            c_lo -= (c_lo - _EPOCH) % reach
         lo = c_lo if lo is None or (c_lo is not None and c_lo > lo) else lo
         hi = c_hi if hi is None or (c_hi is not None and c_hi < hi) else hi
     # part_ts is the clinical time clamped to [PART_TS_MIN, PART_TS_MAX]: clamp the bounds alike.

@@ -135,6 +135,8 @@ def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
         return f"{a}.{b.column} = ANY({p.add([t for v in c.values for t in v.targets], 'text[]')})"
     cast = sc.m.sql_type(b.start)
     if b.start == b.end:
+        if b.coarsest and any(v.end - v.start < b.coarsest for v in c.values):
+            return None   # finer than a stored value may be: only its side-table range is exact
         return _or([values.date_point(f"{a}.{b.start}", v, p, cast) for v in c.values])
     # In these columns NULL is an open end, and both NULL is no value: open-ended prefixes
     # (gt, lt, ne, ...) must not match resources without the element.
@@ -143,8 +145,35 @@ def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     return f"({ranges} AND {present})"
 
 
+def _hierarchy(sc: Scope, c: ast.Clause) -> str:
+    """SELECT of "Type/id" of the named resources and everything below (or above) them, along
+    their type's circular reference (search.html#reference); UNION stops at cycles."""
+    by_type: dict[str, list[str]] = {}
+    for v in c.values:
+        for t in v.targets:
+            by_type.setdefault(t.split("/")[0], []).append(t.split("/", 1)[1])
+    selects = []
+    for type_name, ids in by_type.items():
+        side, h = f"{MAPPINGS[type_name].table}_{catalog.REFERENCE}", sc.names.next("h")
+        param, prefix = sc.p.add(catalog.hierarchy(type_name)), sc.p.add(type_name + "/")
+        if c.modifier == "below":
+            step = f"SELECT x.id FROM {side} x JOIN {h} ON x.target = {prefix} || {h}.id"
+        else:
+            step = (f"SELECT substr(x.target, length({prefix}) + 1) COLLATE \"C\" FROM {side} x "
+                    f"JOIN {h} ON x.id = {h}.id AND starts_with(x.target, {prefix})")
+        selects.append(f"(WITH RECURSIVE {h}(id) AS (SELECT unnest({sc.p.add(ids, 'text[]')}) COLLATE \"C\" UNION "
+                       f"{step} WHERE x.org_id = {sc.org} AND x.param = {param}) SELECT {prefix} || id FROM {h})")
+    return " UNION ALL ".join(selects)
+
+
 def _clause(sc: Scope, c: ast.Clause) -> str:
     prm = catalog.supported(sc.m.resource_type)[c.code]
+    if c.modifier in ("above", "below") and prm.type == "reference":
+        within = _hierarchy(sc, c)
+        b = binding(sc.m.resource_type, c.code)
+        if isinstance(b, Ref):
+            return f"{sc.alias}.{b.column} IN ({within})"
+        return _side(sc, catalog.REFERENCE, c.code, f"{{s}}.target IN ({within})")
     b = binding(sc.m.resource_type, c.code)
     if b is not None and (sql := _hot(sc, b, c)) is not None:
         return sql

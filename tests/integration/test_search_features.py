@@ -289,3 +289,44 @@ async def test_previous_links_walk_back_over_the_same_pages(world, path, params)
     assert backward[::-1] == forward
     first = (await client.get(path, params=params)).json()
     assert not [link for link in first["link"] if link["relation"] == "previous"]
+
+
+async def test_above_and_below_follow_the_target_types_hierarchy(world):
+    client = world["client"]
+
+    async def post(resource: dict) -> str:
+        r = await client.post(f"/{resource['resourceType']}", content=orjson.dumps(resource))
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def place(name: str, parent: str | None = None) -> dict:
+        return {"resourceType": "Location", "name": name,
+                **({"partOf": {"reference": f"Location/{parent}"}} if parent else {})}
+    hospital = await post(place("Hospital"))
+    wing = await post(place("Wing", hospital))
+    ward = await post(place("Ward", wing))
+    elsewhere = await post(place("Elsewhere"))
+    a = await post(place("Loop A"))
+    b = await post(place("Loop B", a))
+    r = await client.put(f"/Location/{a}", content=orjson.dumps({**place("Loop A", b), "id": a}))   # a cycle
+    assert r.status_code == 200, r.text
+
+    async def visit(location: str) -> str:
+        return await post({"resourceType": "Encounter", "status": "finished", "class": {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "location": [{"location": {"reference": f"Location/{location}"}}]})
+    at = {loc: await visit(loc) for loc in (hospital, wing, ward, elsewhere, a, b)}
+
+    async def found(path: str, params: dict) -> set[str]:
+        r = await client.get(path, params=params)
+        assert r.status_code == 200, r.text
+        return {e["resource"]["id"] for e in r.json().get("entry", [])}
+    assert await found("/Encounter", {"location:below": f"Location/{wing}"}) == {at[wing], at[ward]}
+    assert await found("/Encounter", {"location:above": wing}) == {at[wing], at[hospital]}
+    assert await found("/Encounter", {"location:below": f"{hospital},{elsewhere}"}) == \
+        {at[hospital], at[wing], at[ward], at[elsewhere]}
+    assert await found("/Encounter", {"location:below": a}) == {at[a], at[b]}       # the cycle ends
+    assert await found("/Location", {"partof:below": hospital}) == {wing, ward}
+    assert await found("/Location", {"partof:above": ward}) == {ward, wing}   # part of ward, wing or hospital
+    r = await client.get("/Observation", params={"subject:below": "Patient/x"}, headers={"Prefer": "handling=strict"})
+    assert r.status_code == 400 and "hierarchy" in r.text
