@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
+from typing import Callable
 
 from fhirpathpy import compile as fp_compile
 from fhirpathpy.engine.nodes import ResourceNode
@@ -548,15 +549,37 @@ class Clause:
     code: str
     modifier: str | None
     values: tuple[str, ...]     # each in query syntax (escaped); the clause ORs them
+    chain: "Clause | None" = None   # a chained clause on the target; `modifier` is then its type
 
     def item(self) -> tuple[str, str]:
+        if self.chain is not None:
+            key, value = self.chain.item()
+            return f"{self.code}:{self.modifier}.{key}", value
         return self.code + (f":{self.modifier}" if self.modifier else ""), ",".join(self.values)
 
     def __str__(self) -> str:
         return "=".join(self.item())
 
 
-def clause_matches(resource: dict, clause: Clause, base: str) -> bool:
+Resolver = Callable[[str], "dict | None"]   # "Type/id" -> the stored resource, if any
+
+
+def chain_matches(resource: dict, clause: Clause, base: str, resolve: Resolver) -> bool:
+    """search.html#chaining: `subject:Patient.name=x` matches resources whose `subject` refers to a
+    Patient whose `name` matches x; a chain may go on through further references."""
+    for n in nodes(resource, clause.code):
+        ref = n.value.get("reference") if isinstance(n.value, dict) else None
+        here = local_part(ref, base) if isinstance(ref, str) else None
+        if here is not None and here.split("/")[0] == clause.modifier:
+            target = resolve(here)
+            if target is not None and clause_matches(target, clause.chain, base, resolve):
+                return True
+    return False
+
+
+def clause_matches(resource: dict, clause: Clause, base: str, resolve: Resolver | None = None) -> bool:
+    if clause.chain is not None:
+        return chain_matches(resource, clause, base, resolve or (lambda ref: None))
     d = params_for(resource["resourceType"])[clause.code]
     found = nodes(resource, clause.code)
     mod = clause.modifier
@@ -611,7 +634,8 @@ def clause_matches(resource: dict, clause: Clause, base: str) -> bool:
     return any(one(v) for v in clause.values)
 
 
-def expected_ids(resources: list[dict], clauses: list[Clause], base: str) -> set[str]:
+def expected_ids(resources: list[dict], clauses: list[Clause], base: str,
+                 resolve: Resolver | None = None) -> set[str]:
     """Ids of the resources that match every clause (search.html: "each parameter is AND-ed";
     comma-separated values within one parameter are OR-ed)."""
-    return {r["id"] for r in resources if all(clause_matches(r, c, base) for c in clauses)}
+    return {r["id"] for r in resources if all(clause_matches(r, c, base, resolve) for c in clauses)}
