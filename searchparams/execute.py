@@ -112,11 +112,12 @@ async def estimate(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Sea
 
 
 async def explain(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
-                  cursor: list | None, backward: bool = False) -> tuple[str, tuple, object]:
+                  cursor: list | None, backward: bool = False) -> tuple[str, str, tuple, object]:
+    """The compiler's plan (printed), the SQL, its parameters and PostgreSQL's plan of one page."""
     q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id),
                      backward)
     plan = await conn.fetchval("EXPLAIN (FORMAT JSON, VERBOSE) " + q.sql, *q.params)
-    return q.sql, q.params, orjson.loads(plan)
+    return str(q.plan), q.sql, q.params, orjson.loads(plan)
 
 
 async def _references_from(conn, source: ResourceMapping, ids: list[str], code: str, org_id: int) -> list[str]:

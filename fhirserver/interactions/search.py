@@ -86,13 +86,14 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
 
 async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, cursor: list | None,
                    backward: bool) -> Response:
-    """The SQL this search compiles to, its bound values and PostgreSQL's plan, as Parameters.
+    """The parsed search, the compiler's plan, the SQL, its bound values and PostgreSQL's plan, as Parameters.
 
     Blaze's __explain shows its own index plan; this shows the real SQL and EXPLAIN output."""
-    sql, params, plan = await units.read(ctx, lambda conn: execute.explain(conn, m, search, ctx.org_id, cursor,
-                                                                                   backward))
+    compiled, sql, params, plan = await units.read(
+        ctx, lambda conn: execute.explain(conn, m, search, ctx.org_id, cursor, backward))
     body = {"resourceType": "Parameters", "parameter": [
         {"name": "search", "valueString": str(search)},
+        {"name": "compiler-plan", "valueString": compiled},
         {"name": "sql", "valueString": sql},
         *({"name": "parameter", "valueString": f"${i + 1} = {v!r}"} for i, v in enumerate(params)),
         {"name": "plan", "valueString": orjson.dumps(plan, option=orjson.OPT_INDENT_2).decode()},

@@ -6,21 +6,18 @@ client pages through cannot shift or repeat results. NULL sort values come last 
 both directions; the resource id breaks ties.
 
 Without `_sort`, a month-partitioned table is paged in (part_ts, id) order, one month
-partition at a time (`_month_walk`): a page then reads the matches of the one or two
-months it spans. In id order every page of a common code would read all 64 months
-(PostgreSQL makes an ordered Append only for orders its children's indexes give).
+partition at a time (`_month_walk`; why: searchparams/plan.py, which decides it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from fhirserver import ids
 from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, binding
 from searchparams import ast, catalog
-from searchparams.partitions import partition_bounds
+from searchparams.plan import Plan, plan_filter, plan_page, walks_months
 from searchparams.sqlgen.filters import Scope, condition
 from searchparams.sqlgen.params import Aliases, Params
 
@@ -34,12 +31,13 @@ class Compiled:
     sql: str
     params: tuple
     sort_width: int = 0      # how many sort-key columns follow (id, resource) in each row
+    plan: Plan | None = None
 
 
-def _where(m: ResourceMapping, search: ast.Search, org_id: int, p: Params) -> str:
-    org = p.add(org_id)
+def _where(m: ResourceMapping, search: ast.Search, plan: Plan, p: Params) -> str:
+    org = p.add(plan.org_id)
     conditions = [f"{ALIAS}.org_id = {org}"]
-    lo, hi = partition_bounds(m, search)
+    lo, hi = plan.bounds
     lo_p = p.add(lo) if lo is not None else None
     hi_p = p.add(hi) if hi is not None else None
     if lo_p:
@@ -103,10 +101,11 @@ def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int
 
     `months`: starts of the tenant's month partitions, when the caller knows them; any
     list gives the same rows (a month missing from it is read with its neighbour)."""
-    if months is not None and walks_months(m, search):
-        return _month_walk(m, search, org_id, limit, cursor, months, backward)
+    plan = plan_page(m, search, org_id, limit, cursor, months, backward)
+    if plan.order == "months":
+        return _month_walk(m, search, plan)
     p = Params()
-    where = _where(m, search, org_id, p)
+    where = _where(m, search, plan, p)
     keys = [(_sort_expression(m, k, "$1", p), k.descending) for k in search.sort]
     cols = "".join(f", {e} AS k{i}" for i, (e, _) in enumerate(keys))
     inner = f"SELECT {ALIAS}.id, {ALIAS}.resource{cols} FROM {m.table} {ALIAS} WHERE {where}"
@@ -117,11 +116,7 @@ def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int
     if cursor is not None:
         sql += f" WHERE {_beyond(ordered, cursor, p, backward)}"
     sql += f" ORDER BY {order} LIMIT {p.add(limit)}"
-    return Compiled(sql, tuple(p.values), len(keys))
-
-
-def walks_months(m: ResourceMapping, search: ast.Search) -> bool:
-    return m.time_partitioned and not search.sort
+    return Compiled(sql, tuple(p.values), len(keys), plan)
 
 
 def cursor_valid(m: ResourceMapping, search: ast.Search, cursor: list) -> bool:
@@ -131,58 +126,38 @@ def cursor_valid(m: ResourceMapping, search: ast.Search, cursor: list) -> bool:
     return len(cursor) == len(search.sort) + 1 and isinstance(cursor[-1], str)
 
 
-_END = ids.PART_TS_MAX + timedelta(microseconds=1)
-
-
-def _windows(months: list[datetime], lo: datetime | None, hi: datetime | None) -> tuple[list, list]:
-    """[start, end) windows covering [lo, hi) (or everything), split at the given month starts."""
-    start = lo or ids.PART_TS_MIN
-    end = hi or _END
-    cuts = sorted({mo for mo in months if start < mo < end})
-    return [start, *cuts], [*cuts, end]
-
-
-def _month_walk(m: ResourceMapping, search: ast.Search, org_id: int, limit: int,
-                cursor: list | None, months: list[datetime], backward: bool) -> Compiled:
-    """(id, resource, part_ts) in (part_ts, id) order: a nested loop over month windows, each
-    window a LIMITed lateral subquery that run-time pruning confines to its own partition;
-    the outer LIMIT stops the loop once the page is full. Backward: windows and rows in
-    reverse."""
+def _month_walk(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
+    """(id, resource, part_ts) in (part_ts, id) order: a nested loop over the plan's month
+    windows, each a LIMITed lateral subquery that run-time pruning confines to its own
+    partition; the outer LIMIT stops the loop once the page is full. Backward: windows and
+    rows in reverse."""
     p = Params()
-    where = _where(m, search, org_id, p)
-    lo, hi = partition_bounds(m, search)
-    if cursor is not None:
-        if backward:
-            at = cursor[0] + timedelta(microseconds=1)
-            hi = at if hi is None else min(hi, at)
-        else:
-            lo = cursor[0] if lo is None else max(lo, cursor[0])
-        where += (f" AND ({ALIAS}.part_ts, {ALIAS}.id) {'<' if backward else '>'} "
-                  f"({p.add(cursor[0])}, {p.add(cursor[1])})")
-    starts, ends = _windows(months, lo, hi)
-    if backward:
-        starts, ends = starts[::-1], ends[::-1]
-    n = p.add(limit)
-    desc = " DESC" if backward else ""
-    windows = (f"(SELECT lo, hi, n FROM unnest({p.add(starts)}::timestamptz[], {p.add(ends)}::timestamptz[]) "
+    where = _where(m, search, plan, p)
+    if plan.cursor is not None:
+        where += (f" AND ({ALIAS}.part_ts, {ALIAS}.id) {'<' if plan.backward else '>'} "
+                  f"({p.add(plan.cursor[0])}, {p.add(plan.cursor[1])})")
+    n = p.add(plan.limit)
+    desc = " DESC" if plan.backward else ""
+    starts, ends = p.add([w[0] for w in plan.windows]), p.add([w[1] for w in plan.windows])
+    windows = (f"(SELECT lo, hi, n FROM unnest({starts}::timestamptz[], {ends}::timestamptz[]) "
                f"WITH ORDINALITY AS w(lo, hi, n) ORDER BY n) w")
     month = (f"SELECT {ALIAS}.id, {ALIAS}.resource, {ALIAS}.part_ts AS k0 FROM {m.table} {ALIAS} "
              f"WHERE {where} AND {ALIAS}.part_ts >= w.lo AND {ALIAS}.part_ts < w.hi "
              f"ORDER BY {ALIAS}.part_ts{desc}, {ALIAS}.id{desc} LIMIT {n}")
     sql = (f"SELECT r.* FROM {windows} CROSS JOIN LATERAL ({month}) r "
            f"ORDER BY w.n, r.k0{desc}, r.id{desc} LIMIT {n}")
-    return Compiled(sql, tuple(p.values), 1)
+    return Compiled(sql, tuple(p.values), 1, plan)
 
 
 def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:
     """Ids of the matches in id order, at most `limit` (conditional interactions)."""
     p = Params()
-    where = _where(m, search, org_id, p)
+    where = _where(m, search, plan_filter(m, search, org_id), p)
     return Compiled(f"SELECT {ALIAS}.id FROM {m.table} {ALIAS} WHERE {where} ORDER BY {ALIAS}.id "
                     f"LIMIT {p.add(limit)}", tuple(p.values))
 
 
 def compile_count(m: ResourceMapping, search: ast.Search, org_id: int) -> Compiled:
     p = Params()
-    where = _where(m, search, org_id, p)
+    where = _where(m, search, plan_filter(m, search, org_id), p)
     return Compiled(f"SELECT count(*) FROM {m.table} {ALIAS} WHERE {where}", tuple(p.values))

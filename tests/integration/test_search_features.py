@@ -207,6 +207,7 @@ async def test_explain_shows_sql_parameters_and_plan(world):
     assert "29463-7" not in parts["sql"]
     assert any("29463-7" in p["valueString"] for p in body["parameter"] if p["name"] == "parameter")
     assert "Plan" in parts["plan"]
+    assert parts["compiler-plan"].startswith("(plan Observation") and "(order months)" in parts["compiler-plan"]
 
 
 async def test_bad_chains_and_includes_are_refused_when_strict(world):

@@ -61,3 +61,26 @@ def test_sql_text_depends_on_the_shape_only(prefix, a, b):
     assert qa.sql == qb.sql
     used = {int(n) for n in re.findall(r"\$(\d+)", qa.sql)}
     assert len(qa.params) == len(qb.params) and used == set(range(1, len(qa.params) + 1))
+
+
+def test_the_plan_walks_months_from_the_cursor_and_prints_itself():
+    from datetime import datetime, timezone
+
+    from searchparams.plan import plan_page
+
+    def utc(*args) -> datetime:
+        return datetime(*args, tzinfo=timezone.utc)
+    months = [utc(2021, m, 1) for m in range(1, 13)]
+    search = parse("Observation", [("code", "http://loinc.org|1234-5"), ("date", "2021")], strict=True)
+    first = plan_page(OBS, search, 1, 11, None, months[:6])   # a month list that misses July on
+    assert first.order == "months" and first.bounds == (utc(2021, 1, 1), utc(2022, 1, 1))
+    assert first.windows[-1] == (utc(2021, 6, 1), utc(2022, 1, 1)) and len(first.windows) == 6
+    later = plan_page(OBS, search, 1, 11, [utc(2021, 3, 10), "x"], months)
+    assert later.windows[0] == (utc(2021, 3, 10), utc(2021, 4, 1)) and len(later.windows) == 10
+    back = plan_page(OBS, search, 1, 11, [utc(2021, 3, 10), "x"], months, backward=True)
+    assert back.windows[0][0] == utc(2021, 3, 1) and back.windows[-1] == (utc(2021, 1, 1), utc(2021, 2, 1))
+    assert str(later).startswith("(plan Observation (org 1) (part_ts 2021-01-01T00:00:00+00:00 "
+                                 "2022-01-01T00:00:00+00:00) (order months) (limit 11) (after 2021-03-10")
+    sorted_ = parse("Observation", [("_sort", "-date")], strict=True)
+    assert plan_page(OBS, sorted_, 1, 11, None, months).order == "keys"
+    assert plan_page(PAT, parse("Patient", [], strict=True), 1, 11, None, None).windows == ()

@@ -1,0 +1,81 @@
+"""The plan of one page: the decisions between the AST and the SQL text, made once, printable.
+
+- Partition bounds: [lo, hi) on part_ts from the partitioning date clause (partitions.py), so
+  PostgreSQL prunes month partitions while planning; the SQL repeats them on side tables.
+- Order: "keys" (the `_sort` keys, then id) or "months": without `_sort` a month-partitioned
+  type is read in (part_ts, id) order one month partition at a time, so a page reads only the
+  months it spans (PostgreSQL makes an ordered Append only for orders that the partitions'
+  indexes give, so ORDER BY id over a common code re-reads every earlier match each page).
+- The keyset: the cursor's values and the direction (a previous page reads backward).
+- For "months": the [start, end) windows to walk, cut at the tenant's month starts and
+  narrowed by the bounds and the cursor. Any list of month starts gives the same rows; a
+  month missing from it (made since it was read) is read with its neighbour.
+`str(plan)` is what `_explain` shows beside the SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fhirserver import ids
+from mappings.base import ResourceMapping
+from searchparams import ast
+from searchparams.partitions import Bounds, partition_bounds
+
+_END = ids.PART_TS_MAX + timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    resource_type: str
+    org_id: int
+    bounds: Bounds
+    order: str = "keys"                  # "keys" | "months"
+    limit: int | None = None
+    cursor: tuple | None = None
+    backward: bool = False
+    windows: tuple[tuple[datetime, datetime], ...] = ()
+
+    def __str__(self) -> str:
+        def ts(t: datetime | None) -> str:
+            return t.isoformat() if t is not None else "open"
+        parts = [f"(plan {self.resource_type} (org {self.org_id}) (part_ts {ts(self.bounds[0])} {ts(self.bounds[1])})",
+                 f"(order {self.order}{' backward' if self.backward else ''})"]
+        if self.limit is not None:
+            parts.append(f"(limit {self.limit})")
+        if self.cursor is not None:
+            parts.append(f"(after {' '.join(str(v) for v in self.cursor)})")
+        if self.windows:
+            parts.append(f"(windows {len(self.windows)} {ts(self.windows[0][0])} .. {ts(self.windows[-1][1])})")
+        return " ".join(parts) + ")"
+
+
+def walks_months(m: ResourceMapping, search: ast.Search) -> bool:
+    return m.time_partitioned and not search.sort
+
+
+def plan_filter(m: ResourceMapping, search: ast.Search, org_id: int) -> Plan:
+    """The plan of a statement over all matches (a count, conditional interactions' ids)."""
+    return Plan(m.resource_type, org_id, partition_bounds(m, search))
+
+
+def plan_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int, cursor: list | None = None,
+              months: list[datetime] | None = None, backward: bool = False) -> Plan:
+    """`months`: starts of the tenant's month partitions, when the caller knows them."""
+    bounds = partition_bounds(m, search)
+    key = tuple(cursor) if cursor is not None else None
+    if months is None or not walks_months(m, search):
+        return Plan(m.resource_type, org_id, bounds, "keys", limit, key, backward)
+    lo, hi = bounds
+    if key is not None:
+        if backward:
+            at = key[0] + timedelta(microseconds=1)
+            hi = at if hi is None else min(hi, at)
+        else:
+            lo = key[0] if lo is None else max(lo, key[0])
+    start, end = lo or ids.PART_TS_MIN, hi or _END
+    cuts = sorted({mo for mo in months if start < mo < end})
+    windows = tuple(zip([start, *cuts], [*cuts, end]))
+    return Plan(m.resource_type, org_id, bounds, "months", limit, key, backward,
+                windows[::-1] if backward else windows)
