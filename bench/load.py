@@ -82,8 +82,8 @@ async def raw_copy(dsn: str, rows_prepared: list, connections: int) -> tuple[int
     return rows, spent
 
 
-async def database(data: Path) -> tuple[str, EmbeddedPostgres]:
-    cluster = EmbeddedPostgres(data / "pg", port=54402)
+async def database(data: Path, settings: dict | None = None) -> tuple[str, EmbeddedPostgres]:
+    cluster = EmbeddedPostgres(data / "pg", port=54402, extra_settings=settings)
     dsn = await ensure_database(cluster.start(), "fhirload")
     conn = await asyncpg.connect(dsn)
     await migrate(conn)
@@ -99,7 +99,8 @@ def main(args) -> None:
     counts = generate(out, args.patients, args.seed)
     gen_s = time.perf_counter() - t
     total = sum(counts.values())
-    dsn, cluster = asyncio.run(database(data))
+    settings = dict(kv.split("=", 1) for kv in args.pg_setting)
+    dsn, cluster = asyncio.run(database(data, settings))
     try:
         t = time.perf_counter()
         stats = run_load(dsn, [str(out)], None, data / "rejects.ndjson", args.workers, data / "state")
@@ -113,6 +114,7 @@ def main(args) -> None:
               "generator_per_s": round(total / gen_s), "load_s": round(load_s, 1),
               "load_per_s": round(stats.loaded / load_s), "loaded": stats.loaded, "rejected": stats.rejected,
               "copy_connections": args.copy_connections,
+              "pg_settings": settings,
               "raw_copy_rows": rows, "raw_copy_s": round(copy_s, 1), "raw_copy_per_s": round(rows / copy_s)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(report, indent=2))
@@ -135,5 +137,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--copy-connections", type=int, default=1,
                         help="connections for the raw COPY baseline (1 on 2 cores; about --workers on more)")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a postgresql.conf setting for the embedded server (repeatable)")
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / ".data-load"))
     main(parser.parse_args())
