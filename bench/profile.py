@@ -22,7 +22,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -62,6 +65,39 @@ def summarize(raw: Path, top: int = 30) -> tuple[int, list, list]:
     return total, own.most_common(top), inclusive.most_common(top)
 
 
+def _group(proc) -> str:
+    name = proc.info["name"] or ""
+    cmd = " ".join(proc.info["cmdline"] or ())
+    if name.startswith("postgres") or "postgres:" in cmd:
+        return "PostgreSQL"
+    if name == "k6":
+        return "k6"
+    if "py-spy" in name:
+        return "py-spy"
+    if "fhirserver" in cmd or "multiprocessing" in cmd or "uvicorn" in cmd:
+        return "server workers"
+    return "other"
+
+
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of every process, with its group."""
+    out = {}
+    for proc in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        t = proc.info["cpu_times"]
+        if t is not None:
+            out[proc.pid] = (_group(proc), t.user + t.system)
+    return out
+
+
+def cpu_shares(before: dict, after: dict, wall_s: float) -> dict[str, float]:
+    """Each group's share of the machine (all cores) between two snapshots."""
+    used: collections.Counter = collections.Counter()
+    for pid, (group, t) in after.items():
+        used[group] += t - before.get(pid, (group, 0.0))[1]
+    capacity = wall_s * (os.cpu_count() or 1)
+    return {g: used[g] / capacity for g in sorted(used, key=lambda g: -used[g])}
+
+
 def main(args) -> None:
     cluster, dsn, _ = dataset(args.size, 1, Path(args.data_dir), 2)
     work = Path(tempfile.mkdtemp())
@@ -79,9 +115,21 @@ def main(args) -> None:
             recorder = threading.Thread(target=subprocess.run, args=(spy,),
                                         kwargs={"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL})
             recorder.start()
+            before, started = cpu_seconds(), time.monotonic()
+            seen, done = dict(before), threading.Event()
+
+            def watch() -> None:   # processes that end (k6) keep their last reading
+                while not done.wait(0.5):
+                    seen.update(cpu_seconds())
+            watcher = threading.Thread(target=watch)
+            watcher.start()
             result = run_k6(ROOT / "bench" / "k6_requests.js",
                             {"REQUESTS_FILE": str(work / "requests.json"), "VUS": str(args.vus),
                              "DURATION": f"{args.seconds + 2}s"}, work)
+            done.set()
+            watcher.join()
+            seen.update(cpu_seconds())
+            shares = cpu_shares(before, seen, time.monotonic() - started)
             recorder.join()
         finally:
             server.stop()
@@ -91,7 +139,10 @@ def main(args) -> None:
     lines = [f"# Profile: {query.name}, {args.vus} VUs, {args.size:,} patients", "",
              f"k6: {result['http_req_per_s']} req/s, median {result['median_ms']} ms, p95 {result['p95_ms']} ms; "
              f"py-spy: {total:,} samples over {args.workers} workers ({args.seconds} s at 250 Hz, idle "
-             "samples excluded).", "", "## Own time (top of stack)", "", "| share | function |", "|---:|---|"]
+             "samples excluded).", "",
+             "Machine CPU during the k6 run (all cores = 100 %): "
+             + ", ".join(f"{g} {v:.0%}" for g, v in shares.items() if v >= 0.005) + ".",
+             "", "## Own time (top of stack)", "", "| share | function |", "|---:|---|"]
     lines += [f"| {n / total:.1%} | `{f}` |" for f, n in own]
     lines += ["", "## Inclusive time (anywhere on the stack)", "", "| share | function |", "|---:|---|"]
     lines += [f"| {n / total:.1%} | `{f}` |" for f, n in inclusive]

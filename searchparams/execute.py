@@ -10,6 +10,7 @@ from decimal import Decimal
 import asyncpg
 import orjson
 
+from fhirserver.db.tenancy import generic_plans
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.bindings import Ref, binding
@@ -61,7 +62,8 @@ async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search,
     `cursor`."""
     q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id),
                      backward)
-    rows = await conn.fetch(q.sql, *q.params)
+    async with generic_plans(conn, q.plan.generic):
+        rows = await conn.fetch(q.sql, *q.params)
     more = len(rows) > search.count
     rows = rows[:search.count]
     if backward:
@@ -101,7 +103,8 @@ def decode_key(value: object) -> object:
 
 async def count(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int) -> int:
     q = compile_count(m, search, org_id)
-    return await conn.fetchval(q.sql, *q.params)
+    async with generic_plans(conn, q.plan.generic):
+        return await conn.fetchval(q.sql, *q.params)
 
 
 async def estimate(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int) -> int:

@@ -10,6 +10,13 @@
 - For "months": the [start, end) windows to walk, cut at the tenant's month starts and
   narrowed by the bounds and the cursor. Any list of month starts gives the same rows; a
   month missing from it (made since it was read) is read with its neighbour.
+- Generic or custom PostgreSQL plans (`generic`): a patient's chart lookup on a month-
+  partitioned type (its reference, perhaps a status, no date bounds) spends ~90 % of its
+  time planning ~65 months x side tables afresh (1.4 ms planning, 0.14 ms executing a
+  patient's Observations at 10,000 patients); a cached generic plan prunes at run time and
+  costs 0.3 ms in all. Everything else keeps custom plans: plan-time pruning by date, and
+  plans that depend on the values (a generic plan made a five-code count 40 % slower and a
+  chained count 2.3x slower).
 `str(plan)` is what `_explain` shows beside the SQL.
 """
 
@@ -20,6 +27,7 @@ from datetime import datetime, timedelta
 
 from fhirserver import ids
 from mappings.base import ResourceMapping
+from mappings.bindings import Code, Ref, binding
 from searchparams import ast
 from searchparams.partitions import Bounds, partition_bounds
 
@@ -36,6 +44,7 @@ class Plan:
     cursor: tuple | None = None
     backward: bool = False
     windows: tuple[tuple[datetime, datetime], ...] = ()
+    generic: bool = False
 
     def __str__(self) -> str:
         def ts(t: datetime | None) -> str:
@@ -48,6 +57,8 @@ class Plan:
             parts.append(f"(after {' '.join(str(v) for v in self.cursor)})")
         if self.windows:
             parts.append(f"(windows {len(self.windows)} {ts(self.windows[0][0])} .. {ts(self.windows[-1][1])})")
+        if self.generic:
+            parts.append("(generic)")
         return " ".join(parts) + ")"
 
 
@@ -55,9 +66,26 @@ def walks_months(m: ResourceMapping, search: ast.Search) -> bool:
     return m.time_partitioned and not search.sort
 
 
+def chart_lookup(m: ResourceMapping, search: ast.Search, bounds: Bounds) -> bool:
+    """A patient's rows of a month-partitioned type: one reference on the table's own column,
+    otherwise only scalar codes, no date bounds (see `generic` above)."""
+    if not m.time_partitioned or bounds != (None, None):
+        return False
+    kinds = []
+    for f in search.filters:
+        if not isinstance(f, ast.Clause) or f.modifier is not None:
+            return False
+        b = binding(m.resource_type, f.code)
+        if not isinstance(b, (Ref, Code)) or f.code == "_id":
+            return False
+        kinds.append(type(b))
+    return kinds.count(Ref) == 1
+
+
 def plan_filter(m: ResourceMapping, search: ast.Search, org_id: int) -> Plan:
     """The plan of a statement over all matches (a count, conditional interactions' ids)."""
-    return Plan(m.resource_type, org_id, partition_bounds(m, search))
+    bounds = partition_bounds(m, search)
+    return Plan(m.resource_type, org_id, bounds, generic=chart_lookup(m, search, bounds))
 
 
 def plan_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int, cursor: list | None = None,
@@ -65,8 +93,9 @@ def plan_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int, c
     """`months`: starts of the tenant's month partitions, when the caller knows them."""
     bounds = partition_bounds(m, search)
     key = tuple(cursor) if cursor is not None else None
+    generic = chart_lookup(m, search, bounds)
     if months is None or not walks_months(m, search):
-        return Plan(m.resource_type, org_id, bounds, "keys", limit, key, backward)
+        return Plan(m.resource_type, org_id, bounds, "keys", limit, key, backward, generic=generic)
     lo, hi = bounds
     if key is not None:
         if backward:
@@ -78,4 +107,4 @@ def plan_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int, c
     cuts = sorted({mo for mo in months if start < mo < end})
     windows = tuple(zip([start, *cuts], [*cuts, end]))
     return Plan(m.resource_type, org_id, bounds, "months", limit, key, backward,
-                windows[::-1] if backward else windows)
+                windows[::-1] if backward else windows, generic)

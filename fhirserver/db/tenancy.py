@@ -44,6 +44,26 @@ class TenantConnection(asyncpg.Connection):
 
 
 @asynccontextmanager
+async def generic_plans(conn: asyncpg.Connection, generic: bool) -> AsyncIterator[None]:
+    """Run the statements inside on a cached generic plan instead of planning afresh (why and
+    when: searchparams/plan.py), and restore the pools' custom plans after them, so no other
+    statement on the pooled connection is affected. Inside a transaction (bundles, or behind a
+    transaction pooler) nothing changes: a rolled-back SET would go unseen."""
+    if not generic or not isinstance(conn, TenantConnection) or conn.is_in_transaction():
+        yield
+        return
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    try:
+        yield
+    finally:
+        try:
+            await conn.execute("SET plan_cache_mode = force_custom_plan")
+        except BaseException:
+            conn.terminate()   # never hand on a connection left in the other mode
+            raise
+
+
+@asynccontextmanager
 async def tenant_read(db: Database, route: Route, org_id: int, *,
                       server: Server | None = None) -> AsyncIterator[asyncpg.Connection]:
     """A connection for reading one tenant's rows (no explicit transaction), on `server`

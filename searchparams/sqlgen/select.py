@@ -152,12 +152,14 @@ def _month_walk(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
 def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:
     """Ids of the matches in id order, at most `limit` (conditional interactions)."""
     p = Params()
-    where = _where(m, search, plan_filter(m, search, org_id), p)
+    plan = plan_filter(m, search, org_id)
+    where = _where(m, search, plan, p)
     return Compiled(f"SELECT {ALIAS}.id FROM {m.table} {ALIAS} WHERE {where} ORDER BY {ALIAS}.id "
-                    f"LIMIT {p.add(limit)}", tuple(p.values))
+                    f"LIMIT {p.add(limit)}", tuple(p.values), plan=plan)
 
 
 def compile_count(m: ResourceMapping, search: ast.Search, org_id: int) -> Compiled:
     p = Params()
-    where = _where(m, search, plan_filter(m, search, org_id), p)
-    return Compiled(f"SELECT count(*) FROM {m.table} {ALIAS} WHERE {where}", tuple(p.values))
+    plan = plan_filter(m, search, org_id)
+    where = _where(m, search, plan, p)
+    return Compiled(f"SELECT count(*) FROM {m.table} {ALIAS} WHERE {where}", tuple(p.values), plan=plan)

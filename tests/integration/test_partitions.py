@@ -222,3 +222,19 @@ async def test_a_cursor_of_another_search_shape_is_refused(fhir, spread):
     for cursor in (["an-id"], [{"ts": "2021-01-01T00:00:00+00:00"}], ["2021-01-01", "an-id"]):
         r = await fhir.get("/Observation", params={"_cursor": encode_cursor(cursor)})
         assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome", cursor
+
+
+async def test_a_chart_lookup_runs_on_a_generic_plan_and_leaves_the_connection_custom(app, owner, spread):
+    from fhirserver.db.pools import Route
+    from fhirserver.db.tenancy import tenant_read
+    org = await default_org(owner)
+    db = app.state.services.db
+    search = parse("Observation", [("patient", "Patient/nobody"), ("_count", "5")], strict=True)
+    async with tenant_read(db, Route.READ, org) as conn:
+        for _ in range(2):
+            await execute.page(conn, OBS, search, org, None)
+        q = compile_page(OBS, search, org, 6, None, await execute.tenant_months(conn, OBS, org))
+        counts = await conn.fetchrow("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                     "WHERE statement = $1", q.sql)
+        assert counts["generic_plans"] >= 2 and counts["custom_plans"] == 0
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"

@@ -84,3 +84,17 @@ def test_the_plan_walks_months_from_the_cursor_and_prints_itself():
     sorted_ = parse("Observation", [("_sort", "-date")], strict=True)
     assert plan_page(OBS, sorted_, 1, 11, None, months).order == "keys"
     assert plan_page(PAT, parse("Patient", [], strict=True), 1, 11, None, None).windows == ()
+
+
+def test_only_a_patients_chart_lookup_uses_generic_plans():
+    from searchparams.plan import plan_filter
+
+    def generic(type_name: str, items: list[tuple[str, str]]) -> bool:
+        return plan_filter(MAPPINGS[type_name], parse(type_name, items, strict=True), 1).generic
+    assert generic("Observation", [("patient", "Patient/p1")])
+    assert generic("MedicationRequest", [("patient", "p1"), ("status", "active")])
+    assert generic("Encounter", [("patient", "p1"), ("_sort", "-date")])
+    assert not generic("Observation", [("patient", "p1"), ("code", "http://loinc.org|1234-5")])   # value-dependent
+    assert not generic("Observation", [("patient", "p1"), ("date", "2024")])     # months pruned while planning
+    assert not generic("Observation", [("code", "http://loinc.org|1234-5")])
+    assert not generic("Patient", [("organization", "Organization/o1")])         # not month-partitioned
