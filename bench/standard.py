@@ -47,8 +47,9 @@ from fhirserver.db.resources import Lock  # noqa: E402
 from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
 from fhirserver.generate import LABS, generate  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
+from searchparams import execute  # noqa: E402
 from searchparams.parse import parse  # noqa: E402
-from searchparams.sqlgen.select import compile_count, compile_page  # noqa: E402
+from searchparams.sqlgen.select import compile_page  # noqa: E402
 
 TENANT = "org-1"
 DATABASE = "fhirstd"
@@ -218,7 +219,9 @@ def mix(d: dict) -> list[Query]:
 # -- the SQL baseline -----------------------------------------------------------------------------
 
 def _statement(org: int, req: dict, download: bool):
-    """What the server runs for `req`: (sql, params) of the compiled search, or a read."""
+    """What the server runs for `req`, through the same functions (the compiled search with the
+    month walk and the plan mode the server uses, or a read). A download's baseline is one
+    statement fetching every match: the limit that paging approaches."""
     path, _, query = req["url"].partition("?")
     items = parse_qsl(req["form"] if "form" in req else query, keep_blank_values=True)
     type_name = path.split("/")[0]
@@ -228,10 +231,11 @@ def _statement(org: int, req: dict, download: bool):
         return lambda conn: resources.read(conn, m, org, id_)
     search = parse(type_name, items, strict=True)
     if search.summary == "count":
-        c = compile_count(m, search, org)
-        return lambda conn: conn.fetchval(c.sql, *c.params)
-    c = compile_page(m, search, org, 10_000_000 if download else search.count + 1)
-    return lambda conn: conn.fetch(c.sql, *c.params)
+        return lambda conn: execute.count(conn, m, search, org)
+    if download:
+        c = compile_page(m, search, org, 10_000_000)
+        return lambda conn: conn.fetch(c.sql, *c.params)
+    return lambda conn: execute.page(conn, m, search, org, None)
 
 
 async def sql_baseline(db, org: int, query: Query, vus: int, seconds: float) -> dict:

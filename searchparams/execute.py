@@ -35,7 +35,7 @@ _months: dict[tuple[str, int], tuple[float, list[datetime]]] = {}
 async def tenant_months(conn: asyncpg.Connection, m: ResourceMapping, org_id: int) -> list[datetime] | None:
     """Starts of the tenant's month partitions of `m` (None if not month-partitioned), from the
     catalog at most once a minute per process. Staleness costs speed, never rows: a month
-    made since is read together with its neighbour (see compile_page)."""
+    made since is read together with its neighbour (see searchparams/plan.py)."""
     if not m.time_partitioned:
         return None
     key = (m.table, org_id)
