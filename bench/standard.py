@@ -31,12 +31,13 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import asyncpg
+import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT, Server, machine, run_k6, summary  # noqa: E402
-from bench.micro import _draft  # noqa: E402
+from bench.micro import _draft, patient_body  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
 from fhirserver.db import resources  # noqa: E402
@@ -46,12 +47,16 @@ from fhirserver.db.pools import Route, open_database  # noqa: E402
 from fhirserver.db.resources import Lock  # noqa: E402
 from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
 from fhirserver.generate import LABS, generate  # noqa: E402
+from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
 from searchparams import execute  # noqa: E402
 from searchparams.parse import parse  # noqa: E402
 from searchparams.sqlgen.select import compile_page  # noqa: E402
 
 TENANT = "org-1"
+# W1 and W3 write into a tenant of their own: rows they leave in org-1 would change what the
+# next run's searches and counts find (earlier runs had added 76,000 patients to org-1).
+WRITES = "bench-writes"
 DATABASE = "fhirstd"
 VUS = (1, 8, 32)
 LOINC = "http://loinc.org"
@@ -266,6 +271,22 @@ async def sql_baseline(db, org: int, query: Query, vus: int, seconds: float) -> 
 
 # -- running --------------------------------------------------------------------------------------
 
+async def _scratch(dsn: str, base: str) -> tuple[int, list[str]]:
+    """The write tenant's org_id and 200 patients there for W3's Observations to refer to."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        org = (await create_tenant(conn, WRITES, months_ahead=1)).org_id
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(headers={"Content-Type": "application/fhir+json"}, timeout=30) as client:
+        ids = []
+        for _ in range(200):
+            r = await client.post(f"{base}/Patient", content=orjson.dumps(patient_body()))
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+    return org, ids
+
+
 def _k6(script: str, env: dict, work: Path) -> dict:
     return run_k6(ROOT / "bench" / script, env, work)
 
@@ -296,17 +317,17 @@ def run_size(size: int, args, work: Path) -> dict:
                     rows.append({"query": query.name, "vus": vus, "kind": query.kind, "meta": query.meta,
                                  "http": http, "sql": sql, "example": query.requests[0]["url"][:200]})
                     print(size, query.name, vus, http["median_ms"], http["p95_ms"], sql["median_ms"], flush=True)
-            (work / "patients.json").write_text(json.dumps([p["id"] for p in params["patients"]]))
+            scratch, patients = asyncio.run(_scratch(dsn, server.base(WRITES)))
+            (work / "patients.json").write_text(json.dumps(patients))
             for vus in VUS:
-                w1 = _k6("k6_transaction.js", {"BASE": server.base(TENANT), "VUS": str(vus),
+                w1 = _k6("k6_transaction.js", {"BASE": server.base(WRITES), "VUS": str(vus),
                                                "DURATION": f"{args.duration}s"}, work)
-                patients = [p["id"] for p in params["patients"]]
-                sql = asyncio.run(_write_sql(dsn, params["org"], "W1", patients, vus, args.duration))
+                sql = asyncio.run(_write_sql(dsn, scratch, "W1", patients, vus, args.duration))
                 rows.append({"query": "W1 transaction Patient + Observation", "vus": vus, "kind": "write",
                              "http": w1, "sql": sql})
-                w3 = _k6("k6_crud.js", {"BASE": server.base(TENANT), "PATIENTS_FILE": str(work / "patients.json"),
+                w3 = _k6("k6_crud.js", {"BASE": server.base(WRITES), "PATIENTS_FILE": str(work / "patients.json"),
                                         "VUS": str(vus), "DURATION": f"{args.duration}s"}, work)
-                sql = asyncio.run(_write_sql(dsn, params["org"], "W3", patients, vus, args.duration))
+                sql = asyncio.run(_write_sql(dsn, scratch, "W3", patients, vus, args.duration))
                 rows.append({"query": "W3 CRUD loop (8 requests)", "vus": vus, "kind": "write", "http": w3,
                              "sql": sql})
         finally:
