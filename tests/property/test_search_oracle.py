@@ -20,9 +20,9 @@ every search carries that `_tag`, so examples never see each other's resources.
 
 Searches use `Prefer: handling=strict`: a parameter the server would silently drop must
 fail instead. Where R4 itself is ambiguous the oracle raises `Ambiguous` and that search is
-not compared (hypothesis statistics count them). Inputs that hit a known, still open server
-deviation are avoided by `_known_bug`; each has a minimal strict xfail regression test at
-the end of this file, next to the regression tests of the deviations already fixed.
+not compared (hypothesis statistics count them). Every disagreement found so far was fixed
+and has a minimal regression test at the end of this file; none is open (a new one would
+be avoided in the property and pinned by a strict xfail test until fixed).
 Chains (one or two links, through the pool resources) and Observation's composite parameters
 are covered; _has is not.
 """
@@ -650,7 +650,7 @@ def token_query(draw, t: Tok, resources: list[dict], found: list) -> str:
         return draw(st.sampled_from([code, "|" + code]))
     forms = ["code", "code", "system|code", "system|code"]
     if t.kind != "code":
-        forms += ["system|", "|code"]     # for a primitive code: see _known_bug and oracle.token_match
+        forms += ["system|", "|code"]     # for a primitive code: see oracle.token_match
     elif draw(st.integers(0, 9)) == 0:
         forms.append("system|")
     form = draw(st.sampled_from(forms))
@@ -853,16 +853,9 @@ def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
     raise AssertionError(kind)
 
 
-# --- known server deviations (each has a strict xfail regression test below) -------------------
-
-# `patient` parameters answered from the subject column: an absolute URL value naming a Group matched.
+# `patient` parameters answered from the subject column: an absolute URL value naming a Group matched
+# (fixed; the regression tests below run for each).
 PATIENT_FROM_SUBJECT = {"Observation", "Encounter", "MedicationRequest"}
-
-
-def _known_bug(type_name: str, c: Clause, resources: list[dict]) -> str | None:
-    """The name of the regression test of a known server deviation this clause would hit
-    (none is open at present: the last, instants compared as points, is fixed)."""
-    return None
 
 
 # --- running searches -------------------------------------------------------------------------
@@ -946,10 +939,6 @@ async def test_search_returns_what_the_oracle_says(http, world, type_name, data)
     by_tag = Clause("_tag", None, (f"{escape(TAG_SYSTEM)}|{tag['code']}",))
     for i in range(QUERIES_PER_EXAMPLE):
         clauses = data.draw(st.lists(clause(type_name, world, resources), min_size=1, max_size=2), label=f"query {i}")
-        bugs = {b for c in clauses if (b := _known_bug(type_name, c, resources))}
-        if bugs:
-            event(f"avoided a known deviation: {sorted(bugs)[0]}")
-            continue
         count = data.draw(st.sampled_from([1000, 1000, 1000, 2]), label="page size")   # 2: follow `next`
         note(f"query {i}: " + "&".join(str(c) for c in clauses))
         await check(http, world, type_name, resources, [*clauses, by_tag], count)
@@ -968,19 +957,13 @@ def test_every_searched_parameter_is_supported():
 
 # --- regression tests: one minimal case per deviation the property found ---------------------
 # Each runs in the `default` tenant under a fresh tag and states R4's answer itself; the oracle must
-# agree with it (a plain assertion), and the server's answer must too (`Deviation`). The xfails of
-# open deviations accept only `Deviation`, so a refused create or an oracle slip still fails them.
+# agree with it (a plain assertion), and the server's answer must too (`Deviation`).
 
 DEFAULT_BASE = f"{PUBLIC_BASE}/default"     # the `fhir` fixture's base
 
 
 class Deviation(AssertionError):
     """The server's answer differs from what R4 requires."""
-
-
-def deviation(reason: str):
-    """A known deviation, not fixed yet; the property avoids its inputs (`_known_bug`)."""
-    return pytest.mark.xfail(strict=True, raises=Deviation, reason=reason)
 
 
 def fixed(was: str):
