@@ -15,7 +15,7 @@ from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.bindings import Ref, binding
 from searchparams import ast
-from searchparams.sqlgen.select import compile_count, compile_ids, compile_page
+from searchparams.sqlgen.select import Compiled, compile_count, compile_ids, compile_page
 
 MAX_INCLUDED = 1000
 MAX_ITERATIONS = 4
@@ -50,8 +50,11 @@ async def tenant_months(conn: asyncpg.Connection, m: ResourceMapping, org_id: in
     return found
 
 
-def _decoded(cursor: list | None) -> list | None:
-    return [decode_key(k) for k in cursor] if cursor else None
+async def _compiled_page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
+                         cursor: list | None, backward: bool) -> Compiled:
+    """The page statement of `page` and `explain`: the search count plus one look-ahead row."""
+    decoded = [decode_key(k) for k in cursor] if cursor else None
+    return compile_page(m, search, org_id, search.count + 1, decoded, await tenant_months(conn, m, org_id), backward)
 
 
 async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
@@ -60,18 +63,16 @@ async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search,
     """(id, resource) rows of one page in sort order, the cursor of the next page and that of
     the previous page (None where there is none). Backward: the page that ends just before
     `cursor`."""
-    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id),
-                     backward)
+    q = await _compiled_page(conn, m, search, org_id, cursor, backward)
     async with generic_plans(conn, q.plan.generic):
         rows = await conn.fetch(q.sql, *q.params)
     more = len(rows) > search.count
     rows = rows[:search.count]
-    if backward:
-        rows.reverse()
 
     def key(row) -> list:
         return [encode_key(row[2 + i]) for i in range(q.sort_width)] + [row[0]]
     if backward:
+        rows.reverse()
         after = key(rows[-1]) if rows else None
         before = key(rows[0]) if more and rows else None
     else:
@@ -117,8 +118,7 @@ async def estimate(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Sea
 async def explain(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
                   cursor: list | None, backward: bool = False) -> tuple[str, str, tuple, object]:
     """The compiler's plan (printed), the SQL, its parameters and PostgreSQL's plan of one page."""
-    q = compile_page(m, search, org_id, search.count + 1, _decoded(cursor), await tenant_months(conn, m, org_id),
-                     backward)
+    q = await _compiled_page(conn, m, search, org_id, cursor, backward)
     plan = await conn.fetchval("EXPLAIN (FORMAT JSON, VERBOSE) " + q.sql, *q.params)
     return str(q.plan), q.sql, q.params, orjson.loads(plan)
 
