@@ -17,7 +17,7 @@ from fhirserver.outcomes import Category, FhirError, Issue
 from mappings import MAPPINGS
 from mappings.extract import normalize_text
 from mappings.fhirtime import interval
-from searchparams import ast, catalog
+from searchparams import ast, catalog, terminology
 from searchparams.catalog import Declined, Param
 
 MAX_COUNT = 1000
@@ -47,7 +47,7 @@ def split_unescaped(raw: str, sep: str, maxsplit: int = -1) -> list[str]:
 
 MODIFIERS = {
     "string": {"exact", "contains", "missing"},
-    "token": {"not", "text", "missing", "of-type"},
+    "token": {"not", "text", "missing", "of-type", "above", "below", "in", "not-in"},
     "reference": {"identifier", "missing", "above", "below"},
     "date": {"missing"}, "number": {"missing"}, "quantity": {"missing"},
     "uri": {"below", "above", "missing"},
@@ -218,6 +218,8 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
         raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for {p.type} parameter '{code}'")
     if modifier == "of-type" and code != "identifier":
         raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
+    if p.type == "token" and modifier in ("above", "below", "in", "not-in"):
+        return ast.Clause(code, "not" if modifier == "not-in" else None, _concepts(raw, modifier))
     values = tuple(_value(p, piece, modifier or None, target_type, base) for piece in split_unescaped(raw, ","))
     if modifier in ("above", "below") and p.type == "reference":
         values = tuple(_in_hierarchy(v, code) for v in values)
@@ -231,6 +233,25 @@ def _in_hierarchy(v: ast.Reference, code: str) -> ast.Reference:
         raise Refused("SP-MODIFIER", f"':above' and ':below' on '{code}' need a reference to a resource type with "
                       "a hierarchy (Location, Organization, Encounter)")
     return ast.Reference(kept)
+
+
+def _concepts(raw: str, modifier: str) -> tuple[ast.Token, ...]:
+    """Token :above/:below/:in/:not-in as the plain codes they stand for (searchparams/terminology.py):
+    `:not-in` is then `:not` over the value set's codes, the others a list of codes."""
+    found: set[tuple[str, str]] = set()
+    for piece in split_unescaped(raw, ","):
+        try:
+            if modifier in ("in", "not-in"):
+                found |= terminology.expand(unescape(piece))
+                continue
+            token = _token(piece)
+            if not token.system or token.code is None:
+                raise ValueError(f"':{modifier}' takes system|code, not '{unescape(piece)}'")
+            codes = (terminology.below if modifier == "below" else terminology.above)(token.system, token.code)
+            found |= {(token.system, c) for c in codes}
+        except terminology.Unknown as exc:
+            raise Refused("SP-TERMINOLOGY", f"':{modifier}' cannot be answered: {exc}") from None
+    return tuple(ast.Token(system, code) for system, code in sorted(found))
 
 
 def _can_chain(resource_type: str, rest: str) -> bool:

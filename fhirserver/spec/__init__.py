@@ -49,3 +49,10 @@ def bound_systems() -> dict[str, str]:
     """Element id (e.g. "Observation.status", "Address.use") -> the one code system its required
     binding allows: the implicit system of a `code` element in token search."""
     return orjson.loads(gzip.decompress((_HERE / "bound-systems.json.gz").read_bytes()))
+
+
+@cache
+def terminology() -> dict:
+    """R4's own terminology: every complete CodeSystem (codes, parent -> children) and every
+    ValueSet's compose, keyed by canonical URL."""
+    return orjson.loads(gzip.decompress((_HERE / "terminology.json.gz").read_bytes()))

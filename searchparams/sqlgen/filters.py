@@ -49,6 +49,8 @@ def _side(sc: Scope, kind: str, param: str, body: str | None) -> str:
 
 
 def _or(parts: list[str]) -> str:
+    if not parts:
+        return "false"   # an empty value set or hierarchy: nothing matches
     return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
 
 
@@ -186,7 +188,10 @@ def _clause(sc: Scope, c: ast.Clause) -> str:
         body = _or([values.token("{s}", v, sc.p, False) for v in c.values])
         return _side(sc, catalog.TOKEN, f"{c.code}:identifier", body)
     param = f"{c.code}:of-type" if c.modifier == "of-type" else prm.code
-    body = _or([_side_value(sc, prm, v, c.modifier) for v in c.values])
+    if prm.kind == catalog.TOKEN and c.modifier in (None, "not"):
+        body = _or(values.tokens("{s}", c.values, sc.p, prm.implicit_system))
+    else:
+        body = _or([_side_value(sc, prm, v, c.modifier) for v in c.values])
     if c.modifier == "not":
         return f"NOT {_side(sc, prm.kind, param, body)}"
     return _side(sc, prm.kind, param, body)

@@ -44,6 +44,26 @@ def token(s: str, v: ast.Token, p: Params, implicit_system: bool) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
+def tokens(s: str, vs: tuple[ast.Token, ...], p: Params, implicit_system: bool) -> list[str]:
+    """Conditions for OR-ed token values; system|code values of one system become one
+    `code = ANY(...)` (a value set's hundreds of codes stay one index condition)."""
+    by_system: dict[str, list[str]] = {}
+    out = []
+    for v in vs:
+        if isinstance(v, ast.Token) and v.system and v.code is not None:
+            by_system.setdefault(v.system, []).append(v.code)
+        else:
+            out.append(token(s, v, p, implicit_system))
+    for system, codes in by_system.items():
+        if len(codes) == 1:
+            out.append(token(s, ast.Token(system, codes[0]), p, implicit_system))
+            continue
+        match = f"{s}.system = {p.add(system)}"
+        match = f"({match} OR {s}.system IS NULL)" if implicit_system else match
+        out.append(f"({s}.code = ANY({p.add(codes, 'text[]')}) AND {match})")
+    return out
+
+
 def text(column: str, v: ast.Text, modifier: str | None, p: Params, exact_column: str | None = None) -> str:
     if modifier == "exact":
         return f"{exact_column} = {p.add(v.value)}"

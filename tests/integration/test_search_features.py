@@ -331,3 +331,64 @@ async def test_above_and_below_follow_the_target_types_hierarchy(world):
     assert await found("/Location", {"partof:above": ward}) == {ward, wing}   # part of ward, wing or hospital
     r = await client.get("/Observation", params={"subject:below": "Patient/x"}, headers={"Prefer": "handling=strict"})
     assert r.status_code == 400 and "hierarchy" in r.text
+
+
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+
+
+async def test_token_subsumption_and_value_sets_use_r4s_own_terminology(world):
+    """:below/:above follow the code system's is-a hierarchy, :in/:not-in a value set's expansion;
+    SNOMED CT and LOINC hierarchies are not known here, so those are refused, never guessed."""
+    client = world["client"]
+
+    async def post(resource: dict) -> str:
+        r = await client.post(f"/{resource['resourceType']}", content=orjson.dumps(resource))
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+    pid = await post({"resourceType": "Patient", "meta": {"security": [{"system": CONFIDENTIALITY, "code": "R"}]}})
+    enc = {code: await post({"resourceType": "Encounter", "status": "finished", "class": {"system": ACT_CODE,
+                                                                                           "code": code},
+                             "subject": {"reference": f"Patient/{pid}"}})
+           for code in ("IMP", "ACUTE", "NONAC", "AMB", "EMER")}
+    vital = await post({"resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/{pid}"},
+                        "code": {"coding": [{"system": LOINC, "code": "8867-4"}]}})   # heart rate
+    lab = await post({"resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/{pid}"},
+                      "code": {"coding": [{"system": LOINC, "code": "2345-7"}]}})   # glucose
+    mine = {"subject": f"Patient/{pid}"}
+
+    async def found(path: str, **params) -> set[str]:
+        r = await client.get(path, params={**mine, **params}, headers={"Prefer": "handling=strict"})
+        assert r.status_code == 200, r.text
+        return {e["resource"]["id"] for e in r.json().get("entry", [])}
+    # IMP (inpatient encounter) subsumes ACUTE and NONAC; AMB and EMER are its siblings.
+    assert await found("/Encounter", **{"class:below": f"{ACT_CODE}|IMP"}) == {enc["IMP"], enc["ACUTE"], enc["NONAC"]}
+    assert await found("/Encounter", **{"class:above": f"{ACT_CODE}|ACUTE"}) == {enc["IMP"], enc["ACUTE"]}
+    assert await found("/Encounter", **{"class:below": f"{ACT_CODE}|ACUTE,{ACT_CODE}|AMB"}) == \
+        {enc["ACUTE"], enc["AMB"]}
+    assert await found("/Encounter", **{"class:in": "http://terminology.hl7.org/ValueSet/v3-ActEncounterCode"}) == \
+        set(enc.values())
+    assert await found("/Encounter", **{"status:in": "http://hl7.org/fhir/ValueSet/encounter-status"}) == \
+        set(enc.values())
+    assert await found("/Observation", **{"code:in": "http://hl7.org/fhir/ValueSet/observation-vitalsignresult"}) \
+        == {vital}
+    assert await found("/Observation", **{"code:not-in": "http://hl7.org/fhir/ValueSet/observation-vitalsignresult"}) \
+        == {lab}
+    # R (restricted) sits under _Confidentiality with L, M, N, U, V; not under the access kinds.
+    patients = {"_id": pid}
+    mine.clear()
+    assert await found("/Patient", **patients, **{"_security:below": f"{CONFIDENTIALITY}|_Confidentiality"}) == {pid}
+    by_access = f"{CONFIDENTIALITY}|_ConfidentialityByAccessKind"
+    assert await found("/Patient", **patients, **{"_security:below": by_access}) == set()
+    assert await found("/Patient", **patients, **{"_security:not-in": "http://hl7.org/fhir/ValueSet/security-labels"}) \
+        == set()
+
+    refused = {"code:below": f"{LOINC}|8867-4", "code:in": "http://hl7.org/fhir/ValueSet/condition-code"}
+    for key, value in refused.items():
+        r = await client.get("/Observation", params={key: value}, headers={"Prefer": "handling=strict"})
+        assert r.status_code == 400 and "SP-TERMINOLOGY" in r.text, r.text
+        r = await client.get("/Observation", params={key: value, "_id": lab})
+        assert r.status_code == 200 and key not in r.json()["link"][0]["url"]   # lenient: dropped, and shown so
+    for bad in (f"{ACT_CODE}|NOPE", "IMP"):   # no such code; no system: the value itself is wrong
+        r = await client.get("/Encounter", params={"class:below": bad})
+        assert r.status_code == 400 and "SP-BAD-VALUE" in r.text, r.text
