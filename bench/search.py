@@ -4,12 +4,15 @@ Loads a deterministic dataset (per patient: 5 encounters, 20 observations of 12 
 codes, 3 appointments, 5 medication requests, 2 claims, 2 audit events; practitioners
 and locations per organisation) through the server's write path (validation skipped,
 indexing and storage as in production), then for each query runs k6 at concurrency 1
-and 32 with parameters drawn from the data, and the same compiled SQL straight through
-asyncpg in the same tenant transaction the server uses.
+and 32 with parameters drawn from the data, and beside it the server's own SQL for the same
+requests (searchparams.execute.page: the compiled statement with the month walk and the
+plan mode the server picks) straight through asyncpg in the tenant read the server uses.
+Each cell is preceded by an untimed warm-up of the same length cap (`--warmup`), so both
+sides are measured with their connections' cached generic plans built.
 
-Run:  .venv/bin/python bench/search.py [--patients 2000] [--duration 10]
+Run:  .venv/bin/python bench/search.py [--patients 10000] [--duration 10] [--keep]
+`--keep` reuses the dataset a previous run left in --data-dir (same --patients and --seed).
 Writes bench/results/search.json and bench/results/search.md.
-(The issue-4 generator will replace this loader and scale it to the seed's ratios.)
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ from fhirserver.db.resources import Draft  # noqa: E402
 from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
+from searchparams import execute  # noqa: E402
 from searchparams.index import side_arrays  # noqa: E402
 from searchparams.parse import parse  # noqa: E402
-from searchparams.sqlgen.select import compile_page  # noqa: E402
 
 SCRIPT = ROOT / "bench" / "k6_urls.js"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -202,23 +205,22 @@ def queries(keys: dict[str, list[dict]], rnd: random.Random) -> dict[str, list[s
 
 
 async def sql_baseline(db, org: int, urls: list[str], vus: int, seconds: float) -> dict:
-    """The compiled SQL of each URL, in the server's tenant transaction, through asyncpg."""
-    compiled = []
+    """The server's own SQL for each URL (execute.page: compiled statement, month walk, plan
+    mode), in the server's tenant read, through asyncpg: no HTTP, no JSON."""
+    searches = []
     for url in urls:
         path, _, query = url.partition("?")
-        search = parse(path, parse_qsl(query), strict=True)
-        q = compile_page(MAPPINGS[path], search, org, search.count + 1)
-        compiled.append(q)
+        searches.append((MAPPINGS[path], parse(path, parse_qsl(query), strict=True)))
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def worker(w: int) -> None:
         i = w
         while time.perf_counter() < deadline:
-            q = compiled[i % len(compiled)]
+            m, search = searches[i % len(searches)]
             t = time.perf_counter()
             async with tenant_read(db, Route.READ, org) as conn:
-                await conn.fetch(q.sql, *q.params)
+                await execute.page(conn, m, search, org, None)
             latencies.append(time.perf_counter() - t)
             i += 7
     started = time.perf_counter()
@@ -231,17 +233,30 @@ async def main(args) -> None:
         dsn, cluster = os.environ["DATABASE_URL"], None
     else:
         data = Path(args.data_dir).resolve()
-        shutil.rmtree(data, ignore_errors=True)
+        marker = data / f"loaded-{args.patients}-{args.seed}"
+        keep = args.keep and marker.exists()
+        if not keep:
+            shutil.rmtree(data, ignore_errors=True)
         cluster = EmbeddedPostgres(data / "pg", port=54401)
         dsn = await ensure_database(cluster.start(), "fhirbench")
     conn = await asyncpg.connect(dsn)
     await migrate(conn)
-    org = (await create_tenant(conn, "default")).org_id
+    org = await conn.fetchval("SELECT org_id FROM tenants WHERE slug = 'default'") if keep else None
+    if org is None:
+        org = (await create_tenant(conn, "default")).org_id
     await conn.close()
     db = await open_database(dsn, min_size=32, max_size=32)
-    keys = await load(db, org, args.patients, args.seed)
+    if keep:
+        keys: dict[str, list[dict]] = {}
+        for resource, key in dataset(args.patients, args.seed):
+            keys.setdefault(key, []).append(resource)
+    else:
+        keys = await load(db, org, args.patients, args.seed)
     conn = await asyncpg.connect(dsn)
-    await conn.execute("VACUUM ANALYZE")
+    if not keep:
+        await conn.execute("VACUUM ANALYZE")
+        if cluster is not None:
+            marker.touch()
     total = await conn.fetchval("SELECT (SELECT count(*) FROM observations) + (SELECT count(*) FROM encounters)")
     await conn.close()
     server = Server(dsn, args.workers)
@@ -252,8 +267,13 @@ async def main(args) -> None:
             absolute = [f"{server.base()}/{u}" for u in urls]
             (work / "urls.json").write_text(json.dumps(absolute))
             for vus in (1, 32):
-                http = run_k6(SCRIPT, {"URLS_FILE": str(work / "urls.json"), "VUS": str(vus),
-                                       "DURATION": f"{args.duration}s"}, work)
+                def k6(seconds: float, vus: int = vus) -> dict:
+                    return run_k6(SCRIPT, {"URLS_FILE": str(work / "urls.json"), "VUS": str(vus),
+                                           "DURATION": f"{round(max(seconds, 1) * 1000)}ms"}, work)   # k6: 1 s at least
+                if args.warmup:
+                    k6(args.warmup)
+                    await sql_baseline(db, org, urls, vus, args.warmup)
+                http = k6(args.duration)
                 sql = await sql_baseline(db, org, urls, vus, args.duration)
                 rows.append({"query": name, "vus": vus, "http": http, "sql": sql, "example": urls[0]})
                 print(rows[-1], flush=True)
@@ -264,7 +284,7 @@ async def main(args) -> None:
             cluster.stop()
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
               "patients": args.patients, "observations_and_encounters": total, "duration_s": args.duration,
-              "workers": args.workers, "rows": rows}
+              "warmup_s": args.warmup, "workers": args.workers, "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "search.json").write_text(json.dumps(report, indent=2))
     (RESULTS / "search.md").write_text(markdown(report))
@@ -275,14 +295,15 @@ def markdown(report: dict) -> str:
     m = report["machine"]
     lines = [f"Run {report['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_mib']} MiB; {report['patients']} "
              f"patients ({report['observations_and_encounters']} observations + encounters); {report['workers']} "
-             f"server workers; {report['duration_s']} s per cell.", "",
+             f"server workers; {report['duration_s']} s per cell after {report.get('warmup_s', 0)} s of "
+             "untimed warm-up.", "",
              "| query | conc. | HTTP req/s | HTTP median ms | HTTP p95 ms | SQL req/s | SQL median ms | SQL p95 ms "
-             "| p95 ratio | failed |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| median ratio | p95 ratio | failed |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         h, s = r["http"], r["sql"]
         lines.append(f"| {r['query']} | {r['vus']} | {h['req_per_s']} | {h['median_ms']} | {h['p95_ms']} | "
-                     f"{s['req_per_s']} | {s['median_ms']} | {s['p95_ms']} | {h['p95_ms'] / s['p95_ms']:.2f}x | "
-                     f"{h['failed']} |")
+                     f"{s['req_per_s']} | {s['median_ms']} | {s['p95_ms']} | {h['median_ms'] / s['median_ms']:.2f}x | "
+                     f"{h['p95_ms'] / s['p95_ms']:.2f}x | {h['failed']} |")
     lines += ["", "Example requests:", ""]
     lines += [f"- {r['query']}: `{urlsplit(r['example']).path}?{urlsplit(r['example']).query}`"
               for r in report["rows"] if r["vus"] == 1]
@@ -291,8 +312,10 @@ def markdown(report: dict) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--patients", type=int, default=10000)
     parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2, help="untimed seconds before each cell")
+    parser.add_argument("--keep", action="store_true", help="reuse the dataset left in --data-dir")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / ".data-search"))
