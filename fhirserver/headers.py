@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+
+from starlette.datastructures import Headers
 
 from fhirserver.outcomes import Category, FhirError, invalid
 
@@ -15,6 +18,19 @@ _XML_TYPES = {"application/fhir+xml", "application/xml", "text/xml", "applicatio
 _FORMAT_ALIASES = {"json": FHIR_JSON, "xml": "application/fhir+xml", "ttl": "text/turtle",
                    "html": "text/html"}
 _ETAG = re.compile(r'\s*(?:W/)?"?([0-9]+)"?\s*')
+
+
+class RequestHeaders(Headers):
+    """A request's headers, as Starlette's Headers, with a `get` that returns the default
+    directly: Mapping.get raises and catches a KeyError for every header a request does not
+    carry, which is most of the FHIR ones (Prefer, If-None-Match, ...) on most requests."""
+
+    def get(self, key: str, default=None):
+        wanted = key.lower().encode("latin-1")
+        for name, value in self._list:
+            if name == wanted:
+                return value.decode("latin-1")
+        return default
 
 
 def etag(version: int) -> str:
@@ -31,8 +47,15 @@ def parse_etag(value: str | None, header: str = "If-Match") -> int | None:
     return int(m.group(1))
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(ts: datetime) -> str:
-    return format_datetime(ts.astimezone(timezone.utc), usegmt=True)
+    """IMF-fixdate, as email.utils.format_datetime(..., usegmt=True) writes it, in one step."""
+    t = ts.astimezone(timezone.utc)
+    return (f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year:04d} "
+            f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} GMT")
 
 
 def parse_http_date(value: str | None) -> datetime | None:
@@ -50,6 +73,9 @@ class Prefer:
 
     return_: str = "representation"
     handling: str | None = None     # strict | lenient; None when the client did not say
+
+
+DEFAULT_PREFER = Prefer()
 
 
 def parse_prefer(value: str | None) -> Prefer:
@@ -85,6 +111,7 @@ def _check_version(params: dict[str, str], category: Category) -> None:
                            f"This server speaks FHIR 4.0.1, not fhirVersion={version}")
 
 
+@lru_cache(maxsize=256)   # clients send a handful of distinct values; errors are raised afresh
 def response_type(format_param: str | None, accept: str | None) -> str:
     """The media type to answer with: _format wins over Accept (http.html#mime-type); 406 if
     only a format we do not produce (XML, Turtle) is acceptable."""

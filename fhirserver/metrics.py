@@ -34,8 +34,17 @@ SERVED = Counter("fhir_db_connections_served", "Connections handed out per serve
 CACHE = Counter("fhir_cache_lookups", "Resource cache lookups by result (hit, miss, error)", ("result",))
 
 
+# The labelled histograms, looked up once per label combination instead of through labels()
+# (a lock and label checks) on every request. Interactions x stored types x status classes.
+_OBSERVERS: dict[tuple[str, str, int], Histogram] = {}
+
+
 def observe(interaction: str, resource_type: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(interaction, resource_type, f"{status // 100}xx").observe(seconds)
+    key = (interaction, resource_type, status // 100)
+    child = _OBSERVERS.get(key)
+    if child is None:
+        child = _OBSERVERS[key] = REQUESTS.labels(interaction, resource_type, f"{status // 100}xx")
+    child.observe(seconds)
 
 
 class Sampler:

@@ -24,11 +24,30 @@ def _body(payload: bytes, pretty: bool) -> bytes:
     return orjson.dumps(tree, option=orjson.OPT_INDENT_2)
 
 
+class FhirResponse(Response):
+    """A Starlette Response whose raw headers are written directly: the same headers, in the same
+    order, as Response(body, status, headers, media_type) makes, without its general-purpose
+    rendering and header merging on every request."""
+
+    def __init__(self, body: bytes, status_code: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
 def fhir(payload: bytes | None, status: int = 200, *, media_type: str, pretty: bool = False,
          headers: dict[str, str] | None = None) -> Response:
     body = b"" if payload is None else _body(payload, pretty)
-    return Response(body, status_code=status, headers=headers,
-                    media_type=f"{media_type}; charset=utf-8" if payload is not None else None)
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()] if headers else []
+    if any(k == b"content-length" or k == b"content-type" for k, _ in raw):   # the caller's own: Starlette merges
+        return Response(body, status_code=status, headers=headers,
+                        media_type=f"{media_type}; charset=utf-8" if payload is not None else None)
+    if status >= 200 and status not in (204, 304):
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+    if payload is not None:
+        raw.append((b"content-type", f"{media_type}; charset=utf-8".encode("latin-1")))
+    return FhirResponse(body, status, raw)
 
 
 def json_bytes(value: object) -> bytes:

@@ -8,17 +8,20 @@ another method is 405 with an Allow header; an unknown shape or resource type is
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
+from urllib.parse import parse_qsl
 
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fhirserver import metrics, spec
 from fhirserver.context import RequestContext, Services
 from fhirserver.db.pools import CONNECTION_ERRORS, format_lsn, parse_lsn
-from fhirserver.headers import parse_prefer, response_type
+from fhirserver.headers import DEFAULT_PREFER, RequestHeaders, parse_prefer, response_type
 from fhirserver.interactions import (
     bulk_import,
     bundle,
@@ -114,7 +117,25 @@ def resolve(method: str, rest: list[str]) -> tuple[RouteDef, list]:
     return route, args
 
 
+# Every segment of a path is one of three kinds to _match: a literal of some route (equal only
+# to itself), reserved (starts with _ or $, never an argument) or an argument. So the route a
+# (method, kinds) pair resolves to is always the same: resolutions are remembered by it. Only
+# successes are kept, and those have a route's length, so the memo is bounded.
+_ROUTE_LITERALS = frozenset(p for r in ROUTES for p in r.shape if not p.startswith("{"))
+_RESOLVED: dict[tuple[str, ...], tuple[RouteDef, tuple[int, ...]]] = {}
+
+
+def _kind(segment: str) -> str:
+    if segment in _ROUTE_LITERALS:
+        return segment
+    return "_" if segment.startswith(("_", "$")) else ""
+
+
 def _resolve(method: str, rest: list[str]) -> tuple[RouteDef, list[str]]:
+    key = (method, *map(_kind, rest))
+    hit = _RESOLVED.get(key)
+    if hit is not None:
+        return hit[0], [rest[i] for i in hit[1]]
     candidates = [(r, args) for r in _BY_LENGTH.get(len(rest), ()) if (args := _match(r.shape, rest)) is not None]
     if not candidates:
         raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-NO-ROUTE",
@@ -123,6 +144,7 @@ def _resolve(method: str, rest: list[str]) -> tuple[RouteDef, list[str]]:
     candidates = [(r, a) for r, a in candidates if _literals(r) == literal]
     for r, args in candidates:
         if r.method == method:
+            _RESOLVED[key] = (r, tuple(i for i, part in enumerate(r.shape) if part.startswith("{")))
             return r, args
     allowed = sorted({r.method for r, _ in candidates})
     err = FhirError.of(Category.NOT_ALLOWED, "not-supported", "HTTP-METHOD",
@@ -158,15 +180,49 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# Characters that Starlette's URL (request.url) escapes or that URL splitting drops; a path
+# holding one, or starting with //, takes the slow way so that the path we route is the same.
+_URL_REWRITES = re.compile(r"[?#\\\t\r\n]|^//")
+
+
+def _path(request: Request) -> str:
+    """request.url.path, without building and splitting the URL on every request."""
+    path = request.scope["path"]
+    return request.url.path if _URL_REWRITES.search(path) else path
+
+
+# The scheme://host of a request depends on the scheme, Host header and server address alone:
+# computed once by Starlette's rules (which validate the Host header) and remembered. Host is
+# client text, so the memo is bounded.
+_ROOTS: dict[tuple, str] = {}
+
+
+def _root(request: Request) -> str:
+    scope = request.scope
+    host = next((value for key, value in scope["headers"] if key == b"host"), None)
+    server = scope.get("server")
+    key = (scope.get("scheme", "http"), host, tuple(server) if server is not None else None)
+    root = _ROOTS.get(key)
+    if root is None:
+        url = URL(scope=scope)
+        root = f"{url.scheme}://{url.netloc}"
+        if len(_ROOTS) >= 1024:
+            _ROOTS.clear()
+        _ROOTS[key] = root
+    return root
+
+
 def _base_url(services: Services, request: Request, slug: str) -> str:
-    root = services.settings.public_base_url or f"{request.url.scheme}://{request.url.netloc}"
+    root = services.settings.public_base_url or _root(request)
     return f"{root.rstrip('/')}/{slug}"
 
 
 async def _context(services: Services, request: Request, slug: str, method: str) -> RequestContext:
-    params = tuple((k, v) for k, v in request.query_params.multi_items())
+    query = request.scope.get("query_string")   # parsed as Starlette's QueryParams parses it
+    params = tuple(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else ()
     fmt = next((v for k, v in params if k == "_format"), None)
-    media = response_type(fmt, request.headers.get("accept"))
+    headers = RequestHeaders(scope=request.scope)
+    media = response_type(fmt, headers.get("accept"))
     tenant = await services.tenants.get(slug)
     if tenant is None:
         raise FhirError.of(Category.NOT_FOUND, "not-found", "TENANT-UNKNOWN", f"No organisation '{slug}' here")
@@ -176,11 +232,12 @@ async def _context(services: Services, request: Request, slug: str, method: str)
     body = b""
     if method in ("POST", "PUT", "PATCH"):
         body = await _read_body(request, services.settings.max_body_bytes)
+    prefer = headers.get("prefer")
     return RequestContext(
         services=services, tenant=tenant, base_url=_base_url(services, request, slug), method=method,
-        params=params, headers=request.headers, prefer=parse_prefer(request.headers.get("prefer")),
+        params=params, headers=headers, prefer=parse_prefer(prefer) if prefer else DEFAULT_PREFER,
         media_type=media, pretty=any(k == "_pretty" and v == "true" for k, v in params), body=body,
-        consistency=_consistency(request.headers.get(CONSISTENCY_HEADER)))
+        consistency=_consistency(headers.get(CONSISTENCY_HEADER)))
 
 
 def _consistency(token: str | None) -> int | None:
@@ -212,13 +269,15 @@ async def dispatch(request: Request) -> Response:
     started = time.perf_counter()
     services: Services = request.app.state.services
     method = "GET" if request.method == "HEAD" else request.method
-    segments = [s for s in request.url.path.split("/") if s]
+    segments = [s for s in _path(request).split("/") if s]
     route, args = None, []
     try:
         if not segments:
             raise FhirError.of(Category.NOT_FOUND, "not-found", "HTTP-NO-TENANT",
                                f"FHIR bases are per organisation: /{services.settings.default_tenant}/metadata")
-        await services.limiter.check(request.client.host if request.client else "unknown")
+        if services.limiter.client is not None:
+            client = request.scope.get("client")
+            await services.limiter.check(client[0] if client else "unknown")
         route, args = resolve(method, segments[1:])
         ctx = await _context(services, request, segments[0], method)
         try:

@@ -62,6 +62,22 @@ class Server:
     busy: int = 0               # connections handed out now
     served: int = 0             # connections handed out so far (metrics, routing tests)
 
+    async def acquire(self) -> asyncpg.Connection:
+        """A pooled connection, counted for the least-busy choice; hand it back with `release`."""
+        self.busy += 1
+        self.served += 1
+        try:
+            return await self.pool.acquire()
+        except BaseException:
+            self.busy -= 1
+            raise
+
+    async def release(self, conn: asyncpg.Connection) -> None:
+        try:
+            await self.pool.release(conn)
+        finally:
+            self.busy -= 1
+
     @asynccontextmanager
     async def connection(self, first: str | None = None) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection, counted for the least-busy choice. With `first`, that statement
@@ -106,7 +122,7 @@ class Database:
 
     def choose(self, route: Route, min_lsn: int | None = None) -> Server:
         """Without waiting: the least busy replica known to have replayed `min_lsn`, else the primary."""
-        if route is Route.PRIMARY:
+        if route is Route.PRIMARY or not self.replicas:
             return self.primary
         ready = [r for r in self.readable() if min_lsn is None or r.replay_lsn >= min_lsn]
         return min(ready, key=lambda r: r.busy) if ready else self.primary

@@ -29,8 +29,20 @@ from mappings.sql import (
     DIRECTORY_REMOVE,
     DIRECTORY_SET,
     REFS_INCOMING,
-    statements,
+    Statements,
 )
+from mappings.sql import statements as _compile_statements
+
+# statements(m) is cached by the mapping's value, which hashes every column of the mapping on
+# each call; mappings are long-lived objects, so here they are looked up by identity.
+_STATEMENTS: dict[int, tuple[ResourceMapping, Statements]] = {}
+
+
+def statements(m: ResourceMapping) -> Statements:
+    hit = _STATEMENTS.get(id(m))
+    if hit is None or hit[0] is not m:
+        hit = _STATEMENTS[id(m)] = (m, _compile_statements(m))
+    return hit[1]
 
 
 class Lock(Enum):

@@ -57,7 +57,7 @@ async def read(ctx, work: Callable[[asyncpg.Connection], Awaitable[T]], route: R
     wanted = max(ctx.consistency or 0, ctx.effects.lsn or 0) or None
     primary_failures = 0
     while True:
-        server = await db.reader(route, wanted)
+        server = db.choose(route) if wanted is None else await db.reader(route, wanted)
         try:
             async with tenant_read(db, route, ctx.org_id, server=server) as conn:
                 return await work(conn)
