@@ -11,7 +11,15 @@ http://hl7.org/fhir/R4/search.html).
 Where the specification is ambiguous the oracle says so (AMBIGUOUS in a comment) and, for
 an input that depends on it, raises `Ambiguous` instead of answering: the test then does not
 compare that search, so every comparison it makes is one the specification decides. Where a
-rule has a literal reading, the oracle follows it.
+rule has a literal reading, the oracle follows it. One rule R4 leaves to the server on
+purpose: the tolerance of the `ap` prefix ("the recommended value for the approximation is 10%
+of the stated value (or for a date, 10% of the gap between now and the date), but systems may
+choose other values"). The oracle takes the recommended 10%, which this server documents as
+its choice, and because "now" moves while a search runs it answers a date `ap` with a
+narrowest and a widest acceptable set (`Approx`), between which the server's answer must lie.
+
+Chains follow references to the stored resources and `_has` looks through them for the
+resources that refer to a candidate (`Store`: every resource the searched tenant holds).
 
 fhirpathpy notes (limitations of the library, not of the expressions):
 - a union (`a | b`) loses the FHIR type of its items, so the oracle evaluates each branch of
@@ -31,7 +39,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
-from typing import Callable
 
 from fhirpathpy import compile as fp_compile
 from fhirpathpy.engine.nodes import ResourceNode
@@ -427,12 +434,62 @@ def split_prefix(raw: str) -> tuple[str, str]:
     return "eq", raw
 
 
-def date_match(node: Node, raw: str) -> bool:
+# search.html#prefix, ap: "the recommended value for the approximation is 10% of the stated value (or
+# for a date, 10% of the gap between now and the date), but systems may choose other values where
+# appropriate". This server documents the recommended 10% as its choice (for a date: the search range
+# widened by 10% of the distance between now and the start of that range), so the oracle takes it.
+AP_TOLERANCE = Decimal("0.1")
+# The date tolerance is checked to within 1% of itself and 1 ms (9.9% to 10.1% of the gap, less or
+# more a millisecond): room for a server that rounds its bounds (to a microsecond, to the millisecond
+# meta.lastUpdated is written with, or to a whole day on a date element: the dates searched here lie
+# years back, where 1% of the gap is more than a day), never enough to pass a tolerance of 9 or 11%.
+AP_SLACK = 0.01
+AP_SLACK_ABS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class Approx:
+    """The clock for `ap` on dates. The server reads "now" at some moment between `earliest` (before
+    the request was sent) and `latest` (after the last page came back); the oracle answers with the
+    narrowest tolerance that moment allows (`wide` False: every resource then matched must be in the
+    server's answer) or the widest (`wide` True: nothing else may be)."""
+    earliest: datetime
+    latest: datetime
+    wide: bool
+
+
+def ap_gap(start: datetime, approx: Approx) -> timedelta:
+    """How far `ap` widens a search range that starts at `start`: 10% of the gap between now and it."""
+    far = max(abs(approx.earliest - start), abs(approx.latest - start))
+    if approx.wide:
+        return far * float(AP_TOLERANCE) * (1 + AP_SLACK) + AP_SLACK_ABS
+    near = min(abs(approx.earliest - start), abs(approx.latest - start))
+    if approx.earliest <= start <= approx.latest:
+        near = timedelta(0)
+    return max(timedelta(0), near * float(AP_TOLERANCE) * (1 - AP_SLACK) - AP_SLACK_ABS)
+
+
+def _shift(when: datetime, by: timedelta) -> datetime:
+    try:
+        return when + by
+    except OverflowError:
+        return POS_INF if by > timedelta(0) else NEG_INF
+
+
+def date_match(node: Node, raw: str, approx: Approx | None = None) -> bool:
     prefix, text = split_prefix(raw)
-    if prefix == "ap":
-        raise Ambiguous("ap: 'the exact value is left to the server'")
     t = node_interval(node)
-    return t is not None and range_prefix(prefix, date_interval(text), t)
+    if t is None:
+        return False
+    s = date_interval(text)
+    if prefix == "ap":
+        # ap: "the range of the search value overlaps with the range of the target value", the search
+        # range widened by the tolerance.
+        if approx is None:
+            raise AssertionError("ap on a date needs the time of the search (Approx)")
+        gap = ap_gap(s[0], approx)
+        return t[0] < _shift(s[1], gap) and t[1] > _shift(s[0], -gap)
+    return range_prefix(prefix, s, t)
 
 
 # --- numbers and quantities ---------------------------------------------------------------------
@@ -449,32 +506,45 @@ def implied_range(text: str) -> tuple[Decimal, Decimal]:
     return value - half, value + half
 
 
-def number_prefix(prefix: str, text: str, x: Decimal) -> bool:
+def number_prefix(prefix: str, text: str, x: Decimal, implied: bool = True) -> bool:
     """A target number is a point. eq/ne use the implied range ("Values that equal 100, to 3
     significant figures precision"; "ne100 ... (actually, in the range 99.5 to 100.5)"); the
     comparisons are exact, per the number table: "lt100 Values that are less than exactly 100",
     le/gt/ge likewise. sa/eb have no number example: their prefix-table wording on ranges is
-    applied (the target lies wholly above / below the search value's implied range)."""
+    applied (the target lies wholly above / below the search value's implied range).
+
+    ap: "approximately the same to the provided value", "typically, within 10% of the value"
+    (search.html#quantity, ap5.4). Its range reading is "the range of the search value overlaps with
+    the range of the target value", and the implied precision is ignored only for "lgt, lt, ge, le,
+    sa & eb" (search.html#number), not for ap: so a value in the search value's implied range
+    matches too (ap0 matches 0.3, as eq0 does; ap100 matches 91 by the tolerance). Exactly on the
+    10% edge, or on an edge of the implied range, R4 does not say (AMBIGUOUS). `implied=False` drops
+    the implied range from ap (a reading the test uses only to recognise a known server deviation)."""
     lo, hi = implied_range(text)
     v = Decimal(text)
+    if prefix == "ap":
+        off, band = abs(x - v), abs(v) * AP_TOLERANCE
+        if off < band or (implied and lo < x < hi):
+            return True
+        if off == band or (implied and x in (lo, hi)):
+            raise Ambiguous("ap: a value exactly on the edge of the tolerance or of the implied range")
+        return False
     if prefix in ("eq", "ne", "sa", "eb") and x in (lo, hi):
         raise Ambiguous("a value on the edge of the implied range ('the range 99.5 to 100.5': open or closed?)")
     return {"eq": lo <= x < hi, "ne": not (lo <= x < hi), "gt": x > v, "lt": x < v, "ge": x >= v,
             "le": x <= v, "sa": x >= hi, "eb": x < lo}[prefix]
 
 
-def quantity_match(node: Node, raw: str) -> bool:
+def quantity_match(node: Node, raw: str, implied: bool = True) -> bool:
     """search.html#quantity: [prefix][number]|[system]|[code] "matches a quantity with the given
     unit"; [number]||[code] matches "either the code (code) or the stated human unit (unit)";
     [number] alone matches "irrespective of the unit"."""
     parts = split_unescaped(raw, "|")
     prefix, number = split_prefix(parts[0])
-    if prefix == "ap":
-        raise Ambiguous("ap: 'the exact value is left to the server'")
     v, t = node.value, node.type
     if t not in QUANTITY_TYPES or not isinstance(v, dict) or v.get("value") is None:
         return False
-    if not number_prefix(prefix, number, Decimal(v["value"])):
+    if not number_prefix(prefix, number, Decimal(v["value"]), implied):
         return False
     if len(parts) == 1:
         return True
@@ -561,7 +631,69 @@ class Clause:
         return "=".join(self.item())
 
 
-Resolver = Callable[[str], "dict | None"]   # "Type/id" -> the stored resource, if any
+@dataclass(frozen=True)
+class Has:
+    """`_has:[source]:[ref]:[inner]`: a reverse chain (search.html#has); `inner` may be a _has again."""
+    source: str                 # the type of the resources that refer to the candidate
+    ref: str                    # their reference parameter
+    inner: "Clause | Has"
+
+    def item(self) -> tuple[str, str]:
+        key, value = self.inner.item()
+        return f"_has:{self.source}:{self.ref}:{key}", value
+
+    def __str__(self) -> str:
+        return "=".join(self.item())
+
+
+class Store:
+    """Every resource the searched tenant holds, by "Type/id": chains resolve references through it,
+    _has looks in it for the resources that refer to a candidate. What a resource's reference
+    parameter points at is worked out once per resource (`links`)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, dict] = {}
+        self._by_type: dict[str, list[dict]] = {}
+        self._links: dict[tuple[str, str, str], frozenset[str]] = {}
+
+    def add(self, resource: dict) -> None:
+        key = f"{resource['resourceType']}/{resource['id']}"
+        if key not in self._by_key:
+            self._by_type.setdefault(resource["resourceType"], []).append(resource)
+        self._by_key[key] = resource
+
+    def get(self, key: str) -> dict | None:
+        return self._by_key.get(key)
+
+    def of_type(self, type_name: str) -> list[dict]:
+        return self._by_type.get(type_name, [])
+
+    def links(self, resource: dict, code: str, base: str) -> frozenset[str]:
+        """The local resources ("Type/id") that `code`'s expression selects references to."""
+        cache_key = (f"{resource['resourceType']}/{resource['id']}", code, base)
+        if cache_key not in self._links:
+            out = set()
+            for n in nodes(resource, code):
+                ref = n.value.get("reference") if isinstance(n.value, dict) else None
+                here = local_part(ref, base) if isinstance(ref, str) else None
+                if here is not None:
+                    out.add(here)
+            self._links[cache_key] = frozenset(out)
+        return self._links[cache_key]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a search is evaluated against besides the candidates: the server's base URL (a reference
+    to `[base]/Type/id` is local), the tenant's resources (for chains and _has; none: nothing
+    resolves) and the clock of `ap` on dates."""
+    base: str
+    stored: Store | None = None
+    approx: Approx | None = None
+    ap_implied_range: bool = True     # see number_prefix
+
+    def resolve(self, key: str) -> dict | None:
+        return self.stored.get(key) if self.stored is not None else None
 
 
 @lru_cache(maxsize=None)
@@ -584,7 +716,7 @@ def _relative(expression: str) -> tuple:
                  for branch in branches(expression))
 
 
-def composite_match(resource: dict, code: str, raw: str) -> bool:
+def composite_match(resource: dict, code: str, raw: str, ctx: Context) -> bool:
     """search.html#composite: the parts, separated by `$`, must all match within one element the
     composite's expression selects (the resource, or one Observation.component): each part by its
     component's own parameter type, on what the component's relative expression selects there."""
@@ -594,41 +726,61 @@ def composite_match(resource: dict, code: str, raw: str) -> bool:
         return False
     for base, _ in _compiled(resource["resourceType"], d.expression):
         for element in base(resource):
-            if all(_component_match(element, c, piece) for c, piece in zip(d.components, pieces)):
+            if all(_component_match(element, c, piece, ctx) for c, piece in zip(d.components, pieces)):
                 return True
     return False
 
 
-def _component_match(element, component: dict, piece: str) -> bool:
+def _component_match(element, component: dict, piece: str, ctx: Context) -> bool:
     kind = _definition(component["definition"]).type
     found = [_typed(item) for branch in _relative(component["expression"]) for item in branch(element)]
     if kind == "token":
         return any(token_match(c, piece) for n in found for c in coded(n, None))
     if kind == "quantity":
-        return any(quantity_match(n, piece) for n in found)
+        return any(quantity_match(n, piece, ctx.ap_implied_range) for n in found)
     if kind == "date":
-        return any(date_match(n, piece) for n in found)
+        return any(date_match(n, piece, ctx.approx) for n in found)
     if kind == "string":
         return any(string_match(n, unescape(piece), None) for n in found)
     raise AssertionError(f"{kind} components are not exercised")
 
 
-def chain_matches(resource: dict, clause: Clause, base: str, resolve: Resolver) -> bool:
+def chain_matches(resource: dict, clause: Clause, ctx: Context) -> bool:
     """search.html#chaining: `subject:Patient.name=x` matches resources whose `subject` refers to a
     Patient whose `name` matches x; a chain may go on through further references."""
     for n in nodes(resource, clause.code):
         ref = n.value.get("reference") if isinstance(n.value, dict) else None
-        here = local_part(ref, base) if isinstance(ref, str) else None
+        here = local_part(ref, ctx.base) if isinstance(ref, str) else None
         if here is not None and here.split("/")[0] == clause.modifier:
-            target = resolve(here)
-            if target is not None and clause_matches(target, clause.chain, base, resolve):
+            target = ctx.resolve(here)
+            if target is not None and clause_matches(target, clause.chain, ctx):
                 return True
     return False
 
 
-def clause_matches(resource: dict, clause: Clause, base: str, resolve: Resolver | None = None) -> bool:
+def has_matches(resource: dict, has: Has, ctx: Context) -> bool:
+    """search.html#has: "selecting resources based on the properties of resources that refer to
+    them": `Patient?_has:Observation:patient:code=1234-5` returns "Patient resources, where the patient
+    resource is referred to by at least one Observation where the observation has a code of 1234, and
+    where the Observation refers to the patient resource in the patient search parameter"; "The _has
+    parameter can be chained" (`_has:Observation:patient:_has:AuditEvent:entity:user=...`); "each _has
+    parameter is processed independently of other _has parameters". Refers to: the reference
+    parameter's expression, evaluated on the referring resource, selects a reference to the candidate
+    (relative, or absolute on this server) - as for chains, a reference by identifier alone or to
+    another server refers to no stored resource."""
+    if ctx.stored is None:
+        return False
+    me = f"{resource['resourceType']}/{resource['id']}"
+    return any(me in ctx.stored.links(source, has.ref, ctx.base) and clause_matches(source, has.inner, ctx)
+               for source in ctx.stored.of_type(has.source))
+
+
+def clause_matches(resource: dict, clause: Clause | Has, ctx: Context) -> bool:
+    if isinstance(clause, Has):
+        return has_matches(resource, clause, ctx)
     if clause.chain is not None:
-        return chain_matches(resource, clause, base, resolve or (lambda ref: None))
+        return chain_matches(resource, clause, ctx)
+    base = ctx.base
     d = params_for(resource["resourceType"])[clause.code]
     found = nodes(resource, clause.code)
     mod = clause.modifier
@@ -655,13 +807,13 @@ def clause_matches(resource: dict, clause: Clause, base: str, resolve: Resolver 
                 return any(of_type_match(n, raw) for n in found)
             return any(token_match(c, raw) for n in found for c in coded(n, implicit))
         if d.type == "date":
-            return any(date_match(n, raw) for n in found)
+            return any(date_match(n, raw, ctx.approx) for n in found)
         if d.type == "number":
             prefix, number = split_prefix(raw)
             return any(n.type in ("decimal", "integer", "positiveInt", "unsignedInt")
-                       and number_prefix(prefix, number, Decimal(n.value)) for n in found)
+                       and number_prefix(prefix, number, Decimal(n.value), ctx.ap_implied_range) for n in found)
         if d.type == "quantity":
-            return any(quantity_match(n, raw) for n in found)
+            return any(quantity_match(n, raw, ctx.ap_implied_range) for n in found)
         if d.type == "reference":
             if mod == "identifier":   # "the search applies to Reference.identifier" (token rules)
                 return any(isinstance(n.value, dict) and isinstance(n.value.get("identifier"), dict)
@@ -672,7 +824,7 @@ def clause_matches(resource: dict, clause: Clause, base: str, resolve: Resolver 
         if d.type == "uri":
             return any(uri_match(n, unescape(raw), mod) for n in found)
         if d.type == "composite":
-            return composite_match(resource, clause.code, raw)
+            return composite_match(resource, clause.code, raw, ctx)
         raise AssertionError(f"{d.type} parameters are not exercised")
 
     if mod == "not":
@@ -685,8 +837,20 @@ def clause_matches(resource: dict, clause: Clause, base: str, resolve: Resolver 
     return any(one(v) for v in clause.values)
 
 
-def expected_ids(resources: list[dict], clauses: list[Clause], base: str,
-                 resolve: Resolver | None = None) -> set[str]:
+def expected_ids(resources: list[dict], clauses: list[Clause | Has], ctx: Context) -> set[str]:
     """Ids of the resources that match every clause (search.html: "each parameter is AND-ed";
     comma-separated values within one parameter are OR-ed)."""
-    return {r["id"] for r in resources if all(clause_matches(r, c, base, resolve) for c in clauses)}
+    return {r["id"] for r in resources if all(clause_matches(r, c, ctx) for c in clauses)}
+
+
+def expected_range(resources: list[dict], clauses: list[Clause | Has], ctx: Context,
+                   earliest: datetime, latest: datetime) -> tuple[set[str], set[str]]:
+    """(narrowest, widest) acceptable answer of a search the server evaluated between `earliest` and
+    `latest`: they differ only where `ap` on a date meets a bound that moves with the clock. Every
+    match is monotone in the ap tolerance (no :not applies to a date or a quantity), so the server's
+    answer at any moment lies between them."""
+    narrow = expected_ids(resources, clauses, Context(ctx.base, ctx.stored, Approx(earliest, latest, False),
+                                                      ctx.ap_implied_range))
+    wide = expected_ids(resources, clauses, Context(ctx.base, ctx.stored, Approx(earliest, latest, True),
+                                                    ctx.ap_implied_range))
+    return narrow, wide

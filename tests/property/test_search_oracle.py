@@ -7,7 +7,7 @@ dates at every precision and in several time zones; quantities whose decimals di
 precision; references relative, absolute on this server, external or by identifier; tags,
 security labels, profiles, sources), creates them (201), and runs six random searches over
 the type's supported parameters: one or two clauses, OR-ed values, the prefixes eq ne gt lt
-ge le sa eb, the modifiers :missing :not :text :of-type :exact :contains :identifier :[type]
+ge le sa eb ap, the modifiers :missing :not :text :of-type :exact :contains :identifier :[type]
 :below :above, escaped separators, and now and then pages of two (following `next`). The ids
 the server returns must be exactly the ids that tests/property/oracle.py computes by
 evaluating each parameter's official FHIRPath expression with fhirpathpy and applying the R4
@@ -20,20 +20,41 @@ every search carries that `_tag`, so examples never see each other's resources.
 
 Searches use `Prefer: handling=strict`: a parameter the server would silently drop must
 fail instead. Where R4 itself is ambiguous the oracle raises `Ambiguous` and that search is
-not compared (hypothesis statistics count them). Every disagreement found so far was fixed
-and has a minimal regression test at the end of this file; none is open (a new one would
-be avoided in the property and pinned by a strict xfail test until fixed).
+not compared (hypothesis statistics count them). Every disagreement found so far has a
+minimal regression test at the end of this file. Three are open: `ap` on a number ignores the
+range the search value's precision implies (ap0 does not match 0.3, which eq0 matches), a
+composite's quantity part compares `||unit` with Quantity.code only, and code-value-date does
+not see a valuePeriod. The property avoids their inputs (`_known_bug`) and a strict xfail test
+pins each until it is fixed.
 Chains (one or two links, through the pool resources) and Observation's composite parameters
-are covered; _has is not.
+are covered, and so is `ap`: R4 leaves its tolerance to the server and recommends 10% (of the
+value; of the gap between now and a date), which this server takes; as "now" moves while a
+search runs, the oracle gives the narrowest and the widest acceptable answer of a date `ap`
+(clock read before the request and after the last page, the tolerance checked to 9.9-10.1%) and
+the server's ids must lie between them. test_ap_tolerance_returns_what_the_oracle_says puts
+stored numbers and dates on purpose just inside and just outside 10% of the searched value.
+
+Reverse chains (`_has:Type:ref:param=value`, and `_has` nested in `_has`) have a test of their
+own (test_reverse_chains_return_what_the_oracle_says): it creates tagged candidates of a type
+that references point at (Patient, Encounter, Practitioner, Organization, Location), resources
+of the six types above built so that their references may point at those candidates, and a
+second level of resources that may point at the first, then searches the candidates with
+`_has` clauses whose inner parameter is any clause the property above draws (modifiers,
+prefixes, chains, composites). The oracle evaluates the reference parameter's official
+expression on every resource of the source type the tenant holds and the inner clause on those
+that refer to the candidate.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
+from functools import partial
 
 import orjson
 import pytest
@@ -45,15 +66,20 @@ pytest.importorskip("fhirpathpy", reason="the oracle evaluates FHIRPath with fhi
 
 from fhirserver.tenants import create_tenant  # noqa: E402
 from searchparams import catalog  # noqa: E402
+from searchparams.registry import params_for  # noqa: E402
 from tests.property.oracle import (  # noqa: E402
     UCUM,
     Ambiguous,
     Clause,
+    Context,
+    Has,
     Node,
+    Store,
     coded,
     date_interval,
     escape,
     expected_ids,
+    expected_range,
     fold,
     nodes,
     split_values,
@@ -83,8 +109,12 @@ OTHER = "http://other.test/fhir"      # an external server: never resolved, neve
 @dataclass
 class World:
     slug: str
-    refs: dict[str, list[str]] = field(default_factory=dict)   # type -> ids of pool resources
-    stored: dict[str, dict] = field(default_factory=dict)      # "Type/id" -> pool resource, for chains
+    refs: dict[str, list[str]] = field(default_factory=dict)   # type -> ids references may point at
+    stored: Store = field(default_factory=Store)   # every resource created in the tenant: chains, _has
+
+    def pointing_at(self, type_name: str, ids: list[str]) -> "World":
+        """The same tenant, where local references to `type_name` point at `ids` (instead of the pool)."""
+        return World(self.slug, {**self.refs, type_name: ids}, self.stored)
 
     @property
     def base(self) -> str:
@@ -111,13 +141,13 @@ async def world(owner, http) -> World:
             r = await http.post(f"/{w.slug}/{type_name}", content=orjson.dumps(body), headers=HEADERS)
             assert r.status_code == 201, show(r.content)
             w.refs.setdefault(type_name, []).append(r.json()["id"])
-            w.stored[f"{type_name}/{r.json()['id']}"] = r.json()
+            w.stored.add(r.json())
     r = await http.post(f"/{w.slug}/Encounter", headers=HEADERS, content=orjson.dumps(
         {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
          "subject": {"reference": f"Patient/{w.refs['Patient'][0]}"}}))
     assert r.status_code == 201, show(r.content)
     w.refs["Encounter"] = [r.json()["id"]]
-    w.stored[f"Encounter/{r.json()['id']}"] = r.json()
+    w.stored.add(r.json())
     return w
 
 
@@ -161,16 +191,19 @@ INSTANTS = [d for d in DATE_TIMES if "T" in d]
 DATE_QUERIES = ["1970", "1970-06", "1970-06-15", "1971", "2019", "2020", "2020-03", "2020-03-15", "2020-03-16",
                 "2020-03-15T10:00", "2020-03-15T08:00Z", "2020-03-15T10:00:00Z", "2020-03-15T10:00:00.250Z",
                 "2020-03-16T04:30:00Z", "2020-03-15T12:00:00+02:00", "2021"]
-DATE_PREFIXES = ["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"]
+DATE_PREFIXES = ["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
 
 # Decimals keep their JSON text. No stored value lies on the edge of a searched value's implied
-# range (e.g. 5.45 against 5.4), where R4 does not say whether the range is closed.
-QTY_VALUES = ["5.4", "5.40", "5.41", "100", "100.0", "1e2", "100.04", "99.6", "0", "-3"]
+# range (e.g. 5.45 against 5.4), where R4 does not say whether the range is closed. Some lie just
+# inside or outside 10% of a searched value (ap100: 91 and 109.9 are in, 89.9 and 111 out; ap5.4:
+# 4.9 and 5.9 in, 6 out), and 0.3 in the implied range of 0 only.
+QTY_VALUES = ["5.4", "5.40", "5.41", "100", "100.0", "1e2", "100.04", "99.6", "0", "-3",
+              "91", "109.9", "89.9", "111", "4.9", "5.9", "6", "0.3"]
 QTY_UNITS = [("mg", UCUM, "mg"), ("kg", UCUM, "kg"), ("mg", None, None), ("milligram", UCUM, "mg"),
              ("mg", "http://other.test/units", "mg")]
 QTY_QUERIES = ["5.4", "5.40", "5", "100", "100.0", "99.6", "0", "0.0", "-3", "100.04"]
 QTY_UNIT_QUERIES = [(), (UCUM, "mg"), ("", "mg"), (UCUM, "kg"), ("", "milligram")]
-NUMBER_PREFIXES = ["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"]
+NUMBER_PREFIXES = ["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
 
 
 def maybe(strategy, p: float = 0.5):
@@ -385,8 +418,8 @@ def encounter(draw, w: World) -> dict:
         participants.append(p or {"individual": draw(reference(w, ("Practitioner",)))})
     _put(r, "participant", participants)
     _put(r, "period", draw(maybe(period(), 0.7)))
-    _put(r, "length", draw(maybe(quantity(["30", "30.0", "90", "1.5"], [("min", UCUM, "min"), ("h", UCUM, "h"),
-                                                                     ("minutes", None, None)]))))
+    _put(r, "length", draw(maybe(quantity(["30", "30.0", "90", "1.5", "28", "34"],
+                                          [("min", UCUM, "min"), ("h", UCUM, "h"), ("minutes", None, None)]))))
     _put(r, "reasonCode", draw(st.lists(concept(), max_size=1)))
     if draw(st.booleans()):
         r["hospitalization"] = {"specialArrangement": draw(st.lists(
@@ -575,7 +608,7 @@ SEARCHED: dict[str, dict[str, object]] = {
         **COMMON, "status": code_of("Encounter", "status", ["planned", "arrived", "finished", "cancelled"]),
         "class": CODING, "type": CODING, "reason-code": CODING, "special-arrangement": CODING,
         "participant-type": CODING, "date": Dt(), "location-period": Dt(),
-        "length": Qty(("30", "30.0", "90", "1.5", "2"), ((), (UCUM, "min"), ("", "min"), ("", "minutes"))),
+        "length": Qty(("30", "30.0", "90", "1.5", "2", "28"), ((), (UCUM, "min"), ("", "min"), ("", "minutes"))),
         "subject": Ref(("Patient", "Group")), "patient": Ref(("Patient",)),
         "participant": Ref(("Practitioner", "PractitionerRole")), "practitioner": Ref(("Practitioner",)),
         "location": Ref(("Location",)), "service-provider": Ref(("Organization",)), "part-of": Ref(("Encounter",)),
@@ -858,9 +891,43 @@ def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
 PATIENT_FROM_SUBJECT = {"Observation", "Encounter", "MedicationRequest"}
 
 
+# --- known server deviations (each has a strict xfail regression test below) -------------------
+
+def _known_bug(resources: list[dict], clauses: list[Clause | Has], w: World, earliest: datetime,
+               latest: datetime, answer: tuple[set[str], set[str]]) -> str | None:
+    """The regression test of a known, still open server deviation that this search meets, if any
+    (the search is then not compared: the property would only find it again)."""
+    if _uses_ap(clauses) and answer != expected_range(
+            resources, clauses, Context(w.base, w.stored, ap_implied_range=False), earliest, latest):
+        return "test_number_ap_matches_the_implied_range_of_the_search_value"
+    # The Observations a composite clause looks at: the candidates, or (in a _has) the tenant's.
+    observations = resources + (w.stored.of_type("Observation") if any(isinstance(c, Has) for c in clauses) else [])
+    units = {u for c in clauses for u in _composite_units(c)}
+    quantities = [q for r in observations
+                  for q in [r.get("valueQuantity", {})] + [c.get("valueQuantity", {}) for c in r.get("component", ())]]
+    if units and any(q.get("unit") in units and q.get("code") != q.get("unit") for q in quantities):
+        return "test_composite_quantity_matches_the_stated_human_unit"
+    if any(_inner(c).code == "code-value-date" for c in clauses) and any("valuePeriod" in r for r in observations):
+        return "test_composite_date_matches_a_period_value"
+    return None
+
+
+def _inner(c: Clause | Has) -> Clause:
+    return _inner(c.inner) if isinstance(c, Has) else c
+
+
+def _composite_units(c: Clause | Has) -> list[str]:
+    """The units of the composite quantity values `...$[number]||[unit]` of a clause (or of a _has's
+    inner clause)."""
+    c = _inner(c)
+    if COMPOSITES.get(c.code) != "quantity":
+        return []
+    return [parts[2] for v in c.values if len(parts := v.split("$")[-1].split("|")) == 3 and not parts[1]]
+
+
 # --- running searches -------------------------------------------------------------------------
 
-async def search_ids(http, w: World, type_name: str, clauses: list[Clause], count: int) -> set[str]:
+async def search_ids(http, w: World, type_name: str, clauses: list[Clause | Has], count: int) -> set[str]:
     params = [c.item() for c in clauses] + [("_count", str(count))]
     r = await http.get(f"/{w.slug}/{type_name}", params=params, headers=STRICT)
     assert r.status_code == 200, f"GET {r.request.url}\n{show(r.content)}"
@@ -878,7 +945,9 @@ async def search_ids(http, w: World, type_name: str, clauses: list[Clause], coun
     return set(ids)
 
 
-def _kind_name(type_name: str, c: Clause) -> str:
+def _kind_name(type_name: str, c: Clause | Has) -> str:
+    if isinstance(c, Has):
+        return f"has:{c.source}.{c.ref}:{_kind_name(c.source, c.inner)}"
     if c.chain is not None:
         return f"chain:{c.modifier}.{c.chain.item()[0]}"
     if c.code in COMPOSITES:
@@ -887,43 +956,80 @@ def _kind_name(type_name: str, c: Clause) -> str:
     return f"{type(kind).__name__}{'/' + kind.kind if isinstance(kind, Tok) else ''}:{c.modifier or ''}"
 
 
-def _explain(resources: list[dict], clauses: list[Clause]) -> str:
+def _show(r: dict) -> str:
+    return json.dumps({k: v for k, v in r.items() if k not in ("meta", "id")}, ensure_ascii=False, default=str)
+
+
+def _explain(resources: list[dict], clauses: list[Clause | Has], w: World, depth: int = 0) -> str:
     lines = []
     for r in resources:
-        lines.append(f"  {r['id']}: " + json.dumps({k: v for k, v in r.items() if k not in ("meta", "id")},
-                                                    ensure_ascii=False, default=str))
+        lines.append(f"{'    ' * depth}  {r['resourceType']}/{r['id']}: {_show(r)}")
         for c in clauses:
-            if c.code != "_tag":
-                lines.append(f"      {c.code} selects {[(n.type, n.value) for n in nodes(r, c.code)]}")
-    return "\n".join(lines)
+            if isinstance(c, Has):
+                me = f"{r['resourceType']}/{r['id']}"
+                referring = [x for x in w.stored.of_type(c.source) if me in w.stored.links(x, c.ref, w.base)]
+                lines.append(f"{'    ' * depth}      referred to by {len(referring)} {c.source} through {c.ref}:")
+                lines.append(_explain(referring, [c.inner], w, depth + 1))
+            elif c.code != "_tag":
+                lines.append(f"{'    ' * depth}      {c.code} selects {[(n.type, n.value) for n in nodes(r, c.code)]}")
+    return "\n".join(line for line in lines if line)
 
 
-async def check(http, w: World, type_name: str, resources: list[dict], clauses: list[Clause], count: int) -> None:
+def _uses_ap(clauses: list[Clause | Has]) -> bool:
+    """Some value of the clauses (or a composite's part) has the prefix ap."""
+    return any(re.search(r"(?:^|[,$])ap[-+.\d]", c.item()[1]) for c in clauses)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def check(http, w: World, type_name: str, resources: list[dict], clauses: list[Clause | Has],
+                count: int) -> None:
+    """The server's ids must be the oracle's; with `ap` on a date, anything between the oracle's
+    narrowest and widest answer for the time the search took."""
+    earliest = _now()
+    got = await search_ids(http, w, type_name, clauses, count)
+    latest = _now()
     try:
-        want = expected_ids(resources, clauses, w.base, w.stored.get)
+        if _uses_ap(clauses):
+            narrow, wide = expected_range(resources, clauses, Context(w.base, w.stored), earliest, latest)
+        else:
+            narrow = wide = expected_ids(resources, clauses, Context(w.base, w.stored))
+        bug = _known_bug(resources, clauses, w, earliest, latest, (narrow, wide))
     except Ambiguous as exc:
         event(f"R4 ambiguous, not compared: {exc}")
         return
-    got = await search_ids(http, w, type_name, clauses, count)
-    share = "none" if not want else "all" if len(want) == len(resources) else "some"
+    if bug:
+        event(f"avoided a known deviation: {bug}")
+        return
+    share = "none" if not wide else "all" if len(narrow) == len(resources) else "some"
     for c in clauses[:-1]:
         event(f"{_kind_name(type_name, c)} -> {share}")
-    if got != want:
+    if _uses_ap(clauses[:-1]):
+        event(f"with ap -> {share}")
+    if narrow != wide:
+        event("ap on a date: the clock decides some ids")
+    if not narrow <= got <= wide:
         query = "&".join(f"{k}={v}" for k, v in (c.item() for c in clauses)) + f"&_count={count}"
+        oracle = f"oracle: {sorted(narrow)}" if narrow == wide else \
+            f"oracle: at least {sorted(narrow)}, at most {sorted(wide)}"
         pytest.fail(f"GET /{type_name}?{query}\n"
-                    f"oracle: {sorted(want)}\nserver: {sorted(got)}\n"
-                    f"missing: {sorted(want - got)}  extra: {sorted(got - want)}\n"
-                    f"resources:\n{_explain(resources, clauses)}")
+                    f"{oracle}\nserver: {sorted(got)}\n"
+                    f"missing: {sorted(narrow - got)}  extra: {sorted(got - wide)}\n"
+                    f"resources:\n{_explain(resources, clauses, w)}")
 
 
 async def create_all(http, w: World, bodies: list[dict]) -> list[dict]:
-    """POST each body; the stored resources, numbers as Decimals (the text they were sent with)."""
+    """POST each body; the stored resources, numbers as Decimals (the text they were sent with),
+    which the world's store keeps too."""
     out = []
     for body in bodies:
         sent = dumps(body)
         r = await http.post(f"/{w.slug}/{body['resourceType']}", content=sent, headers=HEADERS)
         assert r.status_code == 201, f"POST {show(sent)}\n{show(r.content)}"
         out.append(json.loads(r.content, parse_float=Decimal))
+        w.stored.add(out[-1])
     return out
 
 
@@ -944,6 +1050,166 @@ async def test_search_returns_what_the_oracle_says(http, world, type_name, data)
         await check(http, world, type_name, resources, [*clauses, by_tag], count)
 
 
+# --- reverse chains (_has) ------------------------------------------------------------------------
+
+@st.composite
+def named(draw, type_name: str, w: World) -> dict:
+    """A Practitioner (a HumanName), Organization or Location (a name), now and then identifiers."""
+    r = {"resourceType": type_name}
+    if type_name == "Practitioner":
+        r["name"] = [draw(human_name())]
+    else:
+        r["name"] = draw(st.sampled_from(["Org A", "Ward 1", "Zed"]))
+    _put(r, "identifier", draw(identifiers()))
+    return r
+
+
+# The types a _has search returns here (the ones the six builders' references point at), with a
+# builder of candidates for each.
+HAS_TARGETS = {"Patient": patient, "Encounter": encounter,
+               **{t: partial(named, t) for t in ("Practitioner", "Organization", "Location")}}
+
+
+def _referrers(target: str) -> tuple[tuple[str, str], ...]:
+    """(type, reference parameter) of the searched parameters whose R4 definition lets them point
+    at `target` (`_has:[type]:[parameter]:...` on `target`)."""
+    return tuple((s, code) for s in sorted(BUILDERS) for code, kind in sorted(SEARCHED[s].items())
+                 if isinstance(kind, Ref) and target in params_for(s)[code].targets)
+
+
+REFERRERS = {t: _referrers(t) for t in HAS_TARGETS}
+
+
+async def referring(http, w: World, data, targets: list[str], tag: dict, sizes: tuple[int, int],
+                    label: str) -> list[dict]:
+    """Create resources of types that may refer to `targets` (built in world `w`, whose references
+    may point at them), tagged like the candidates."""
+    types = sorted({s for t in targets for s, _ in REFERRERS[t]})
+    if not types:
+        return []
+    bodies = []
+    for type_name in data.draw(st.lists(st.sampled_from(types), min_size=sizes[0], max_size=sizes[1]), label=label):
+        body = data.draw(BUILDERS[type_name](w), label=type_name)
+        body["meta"] = data.draw(meta(tag), label="meta")
+        bodies.append(body)
+    return await create_all(http, w, bodies)
+
+
+@st.composite
+def has_clause(draw, target: str, w: World, sources: dict[str, list[dict]], mine: set[str],
+               nested: bool = True) -> Has:
+    """`_has:[type]:[ref]:[inner]` on `target`: a type of which this example created resources, one of
+    its reference parameters that may point at `target` (mostly one through which some of them do
+    point at this example's resources), and as inner a clause of the main property on those
+    resources, or (once) another _has on them."""
+    pairs = [(s, r) for s, r in REFERRERS[target] if sources.get(s)]
+    linked = {(s, r): [x for x in sources[s] if w.stored.links(x, r, w.base) & mine] for s, r in pairs}
+    linked = {pair: xs for pair, xs in linked.items() if xs}
+    if linked and draw(st.integers(0, 3)):
+        source, ref = draw(st.sampled_from(sorted(linked)))
+        values_from = linked[(source, ref)]
+    else:
+        source, ref = draw(st.sampled_from(pairs))
+        values_from = sources[source]
+    deeper = [s for s, _ in REFERRERS.get(source, ()) if sources.get(s)]
+    if nested and deeper and draw(st.integers(0, 2)) == 0:
+        return Has(source, ref, draw(has_clause(source, w, sources, mine, nested=False)))
+    if draw(st.integers(0, 3)) == 0:   # some of those resources by id: the reference alone decides
+        ids = draw(st.lists(st.sampled_from([x["id"] for x in values_from]), min_size=1, max_size=2, unique=True))
+        return Has(source, ref, Clause("_id", None, tuple(ids)))
+    return Has(source, ref, draw(clause(source, w, values_from)))
+
+
+@SETTINGS
+@given(data=st.data())
+async def test_reverse_chains_return_what_the_oracle_says(http, world, data):
+    target = data.draw(st.sampled_from(sorted(HAS_TARGETS)), label="searched type")
+    tag = {"system": TAG_SYSTEM, "code": uuid.uuid4().hex}
+    bodies = data.draw(st.lists(HAS_TARGETS[target](world), min_size=2, max_size=4), label="candidates")
+    for body in bodies:
+        body["meta"] = data.draw(meta(tag), label="meta")
+    candidates = await create_all(http, world, bodies)
+    near = world.pointing_at(target, [r["id"] for r in candidates])
+    first = await referring(http, near, data, [target], tag, (2, 6), "referring")
+    # A second level, referring to the first level's Patients and Encounters: nested _has.
+    far, middle = near, sorted({r["resourceType"] for r in first} & set(REFERRERS))
+    for type_name in middle:
+        far = far.pointing_at(type_name, [r["id"] for r in first if r["resourceType"] == type_name])
+    second = await referring(http, far, data, middle, tag, (0, 4), "referring to those")
+    sources: dict[str, list[dict]] = {}
+    for r in first + second:
+        sources.setdefault(r["resourceType"], []).append(r)
+    # The tag is on the referring resources too: those of the searched type are candidates as well.
+    searched = candidates + sources.get(target, [])
+    mine = {f"{r['resourceType']}/{r['id']}" for r in candidates + first + second}
+    by_tag = Clause("_tag", None, (f"{escape(TAG_SYSTEM)}|{tag['code']}",))
+    for i in range(QUERIES_PER_EXAMPLE):
+        n = data.draw(st.sampled_from([1, 1, 1, 2]), label="_has clauses")
+        clauses: list[Clause | Has] = [data.draw(has_clause(target, far, sources, mine), label=f"query {i}")
+                                       for _ in range(n)]
+        if target in SEARCHED and data.draw(st.integers(0, 3)) == 0:
+            clauses.append(data.draw(clause(target, far, searched), label="and"))
+        count = data.draw(st.sampled_from([1000, 1000, 1000, 2]), label="page size")
+        note(f"query {i}: " + "&".join(str(c) for c in clauses))
+        await check(http, world, target, searched, [*clauses, by_tag], count)
+
+
+# --- the ap tolerance, close up ----------------------------------------------------------------------
+# In the property above, `ap` meets stored values near its tolerance only now and then. Here every
+# resource lies at a chosen distance from the searched value: a share of the value for numbers, a
+# share of the gap between now and the date for dates, on both sides of 10% (never on it).
+
+AP_NUMBERS = ["100", "5.4", "250", "0.75", "-40", "1000.0", "12"]
+AP_DATES = ["1970", "1971-02", "1990-06-15", "2020-03-15T10:00:00Z", "2021-01-01T00:00:00+02:00", "2024-06"]
+AP_SHARES = [Decimal(x) for x in ("0", "0.01", "0.05", "0.09", "0.098", "0.102", "0.11", "0.15", "0.3")]
+
+
+def _instant(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@st.composite
+def near_ap(draw, number: str, date: str, now: datetime) -> dict:
+    """An Observation whose valueQuantity lies a drawn share of `number` away from it (either side),
+    and whose effective[x] (an instant, or a Period of two) a drawn share of the gap between now and
+    `date` before the start or after the end of `date`'s range."""
+    r = {"resourceType": "Observation", "status": "final", "code": {"text": "ap"}}
+    share = draw(st.sampled_from(AP_SHARES)) * draw(st.sampled_from([1, -1]))
+    value = (Decimal(number) * (1 + share)).quantize(Decimal("0.0001"))
+    r["valueQuantity"] = {"value": DecimalText(str(value)), "unit": "mg", "system": UCUM, "code": "mg"}
+    start, end = date_interval(date)
+    gap = abs(now - start)
+
+    def when() -> str:
+        share = float(draw(st.sampled_from(AP_SHARES)))
+        return _instant(start - gap * share if draw(st.booleans()) else end + gap * share)
+    shape = draw(st.sampled_from(["instant", "instant", "period", "none"]))
+    if shape == "instant":
+        r["effectiveDateTime"] = when()
+    elif shape == "period":
+        a, b = sorted([when(), when()])
+        r["effectivePeriod"] = {"start": a, "end": b}
+    return r
+
+
+@SETTINGS
+@given(data=st.data())
+async def test_ap_tolerance_returns_what_the_oracle_says(http, world, data):
+    number = data.draw(st.sampled_from(AP_NUMBERS), label="number")
+    date = data.draw(st.sampled_from(AP_DATES), label="date")
+    tag = {"system": TAG_SYSTEM, "code": uuid.uuid4().hex}
+    bodies = data.draw(st.lists(near_ap(number, date, _now()), min_size=3, max_size=6), label="resources")
+    for body in bodies:
+        body["meta"] = {"tag": [tag]}
+    resources = await create_all(http, world, bodies)
+    by_tag = Clause("_tag", None, (f"{escape(TAG_SYSTEM)}|{tag['code']}",))
+    unit = data.draw(st.sampled_from(["", f"|{UCUM}|mg", "||mg"]), label="unit")
+    for clauses in ([Clause("value-quantity", None, (f"ap{number}{unit}",))], [Clause("date", None, (f"ap{date}",))],
+                    [Clause("value-quantity", None, (f"ap{number}",)), Clause("date", None, (f"ap{date}",))]):
+        note("&".join(str(c) for c in clauses))
+        await check(http, world, "Observation", resources, [*clauses, by_tag], 1000)
+
+
 def test_every_searched_parameter_is_supported():
     """The generator only searches parameters the server declares supported, with their R4 type."""
     for type_name, params in SEARCHED.items():
@@ -957,13 +1223,19 @@ def test_every_searched_parameter_is_supported():
 
 # --- regression tests: one minimal case per deviation the property found ---------------------
 # Each runs in the `default` tenant under a fresh tag and states R4's answer itself; the oracle must
-# agree with it (a plain assertion), and the server's answer must too (`Deviation`).
+# agree with it (a plain assertion), and the server's answer must too (`Deviation`). The xfails of
+# open deviations accept only `Deviation`, so a refused create or an oracle slip still fails them.
 
 DEFAULT_BASE = f"{PUBLIC_BASE}/default"     # the `fhir` fixture's base
 
 
 class Deviation(AssertionError):
     """The server's answer differs from what R4 requires."""
+
+
+def deviation(reason: str):
+    """A known deviation, not fixed yet; the property avoids its inputs (`_known_bug`)."""
+    return pytest.mark.xfail(strict=True, raises=Deviation, reason=reason)
 
 
 def fixed(was: str):
@@ -988,7 +1260,8 @@ class Case:
         code, _, modifier = key.partition(":")
         clause = Clause(code, modifier or None, tuple(split_values(value)))
         mine = [r for r in self.stored if r["resourceType"] == type_name]
-        assert expected_ids(mine, [clause], DEFAULT_BASE) == want, f"the oracle disagrees with this test: {key}={value}"
+        assert expected_ids(mine, [clause], Context(DEFAULT_BASE)) == want, \
+            f"the oracle disagrees with this test: {key}={value}"
         r = await self.fhir.get(f"/{type_name}", headers=STRICT, params=[
             (key, value), ("_tag", f"{TAG_SYSTEM}|{self.tag}"), ("_count", "1000")])
         assert r.status_code == 200, show(r.content)
@@ -1173,3 +1446,48 @@ async def test_an_escaped_backslash_before_a_comma_ends_the_value(fhir):
     case = Case(fhir)
     p = await case.create({"resourceType": "Patient", "identifier": [{"value": "y\\"}]})
     await case.expect("Patient", "identifier", "y\\\\,abc", {p})
+
+
+@pytest.mark.parametrize(("value", "query"), [("0.3", "ap0"), ("1.2", "ap1")])
+@deviation("number/quantity ap ignores the precision of the search value: ap0 is taken as exactly 0 (10% of 0) "
+           "and ap1 as [0.9, 1.1], so 0.3 and 1.2 do not match, although they lie in the range of the search "
+           "value ([-0.5, 0.5) and [0.5, 1.5), which eq0 and eq1 match). search.html#prefix reads ap on ranges "
+           "as 'the range of the search value overlaps with the range of the target value', and "
+           "search.html#number ignores the implicit precision only for 'lgt, lt, ge, le, sa & eb'")
+async def test_number_ap_matches_the_implied_range_of_the_search_value(fhir, value, query):
+    case = Case(fhir)
+    id_ = await case.create({**OBSERVATION, "valueQuantity": {"value": DecimalText(value)}})
+    await case.expect("Observation", "value-quantity", query, {id_})
+
+
+@pytest.mark.parametrize(("code", "body"), [
+    ("code-value-quantity", {**OBSERVATION, "code": {"coding": [{"code": "abc"}]},
+                             "valueQuantity": {"value": DecimalText("5.4"), "unit": "milligram", "system": UCUM,
+                                               "code": "mg"}}),
+    ("combo-code-value-quantity", {**OBSERVATION, "component": [
+        {"code": {"coding": [{"code": "abc"}]},
+         "valueQuantity": {"value": DecimalText("5.4"), "unit": "milligram", "system": UCUM, "code": "mg"}}]}),
+    ("component-code-value-quantity", {**OBSERVATION, "component": [
+        {"code": {"coding": [{"code": "abc"}]},
+         "valueQuantity": {"value": DecimalText("5.4"), "unit": "milligram", "system": UCUM, "code": "mg"}}]}),
+])
+@deviation("in a composite's quantity part, [number]||[unit] is compared with Quantity.code only; "
+           "search.html#quantity: [number]||[code] matches 'either the code (code) or the stated human unit "
+           "(unit)', and search.html#composite matches each part by its component's parameter type")
+async def test_composite_quantity_matches_the_stated_human_unit(fhir, code, body):
+    case = Case(fhir)
+    id_ = await case.create(body)
+    await case.expect("Observation", code, "abc$5.4||milligram", {id_})
+
+
+
+@pytest.mark.parametrize("period", [{"start": "2020", "end": "2020"},
+                                    {"start": "2020-03-15T10:00:00Z", "end": "2020-03-16T00:00:00Z"}])
+@pytest.mark.parametrize("query", ["8480-6$2020", "8480-6$ne1970", "8480-6$gt2019"])
+@deviation("code-value-date does not see a valuePeriod: its value-date component's expression is "
+           "'value.as(DateTime) | value.as(Period)' (value-date alone finds the same Period)")
+async def test_composite_date_matches_a_period_value(fhir, period, query):
+    case = Case(fhir)
+    id_ = await case.create({**OBSERVATION, "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                             "valuePeriod": period})
+    await case.expect("Observation", "code-value-date", query, {id_})
