@@ -98,7 +98,10 @@ def _component(resource_type: str, d: SearchParamDef, index: int) -> Param:
 
 
 def _relative(expression: str) -> str:
-    """'code' -> 'X.code'; 'value.as(Quantity)' -> '(X.value as Quantity)'."""
+    """'code' -> 'X.code'; 'value.as(Quantity)' -> '(X.value as Quantity)'; each side of a union
+    alike ('value.as(DateTime) | value.as(Period)': code-value-date's Period values too)."""
+    if "|" in expression:   # R4's component expressions have no '|' inside parentheses
+        return " | ".join(_relative(part.strip()) for part in expression.split("|"))
     if expression.startswith("value.as(") and expression.endswith(")"):
         return f"(X.value as {expression[len('value.as('):-1]})"
     return f"X.{expression}"

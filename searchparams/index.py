@@ -146,12 +146,24 @@ def _component_values(part: Param, root: Node) -> list[tuple]:
     if part.kind == TOKEN:
         return [(r[1], r[2]) for n in nodes for r in _tokens("", n, part.code_system) if r[2] is not None]
     if part.kind == QUANTITY:
-        return [(q[2], q[3] or q[4], q[1], None, None, None) for n in nodes for q in _quantities("", n)]
+        return [row for n in nodes for q in _quantities("", n) for row in _quantity_part(q)]
     if part.kind == DATE:
         return [(None, None, None, d[1], d[2], None) for n in nodes for d in _dates("", n)]
     if part.kind == STRING:
         return [(None, None, None, None, None, s[1]) for n in nodes for s in _strings("", n)]
     return []
+
+
+def _quantity_part(q: tuple) -> list[tuple]:
+    """(v_system, v_code, v_num, ...) of a quantity part: the coded unit, and the human unit as a
+    row of its own without a system, so `5.4||milligram` finds it as the quantity table does
+    (search.html#quantity: with no system, the code or the stated unit) and
+    `5.4|http://unitsofmeasure.org|milligram` does not."""
+    _, number, system, code, unit = q
+    rows = [(system, code, number, None, None, None)]
+    if unit and unit != code:
+        rows.append((None, unit, number, None, None, None))
+    return rows
 
 
 def _composites(p: Param, roots: list[Node]) -> list[tuple]:

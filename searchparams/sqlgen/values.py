@@ -136,8 +136,12 @@ def number(column: str, v: ast.Number, p: Params) -> str:
     if v.prefix == "ne":
         return f"({column} < {p.add(v.lo)} OR {column} >= {p.add(v.hi)})"
     if v.prefix == "ap":
+        # Within 10 % of the value (search.html#prefix recommends it), and never narrower than
+        # eq: the implied range of the written precision counts too (ap0 finds 0.3 as eq0 does).
         margin = abs(v.value) * Decimal("0.1")
-        return f"({column} >= {p.add(v.value - margin)} AND {column} <= {p.add(v.value + margin)})"
+        lo = min(v.lo, v.value - margin)
+        upper = f"{column} <= {p.add(v.value + margin)}" if v.value + margin >= v.hi else f"{column} < {p.add(v.hi)}"
+        return f"({column} >= {p.add(lo)} AND {upper})"
     if v.prefix == "sa":   # above the search value's whole implied range (search.html#prefix)
         return f"{column} >= {p.add(v.hi)}"
     if v.prefix == "eb":

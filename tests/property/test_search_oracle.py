@@ -21,11 +21,7 @@ every search carries that `_tag`, so examples never see each other's resources.
 Searches use `Prefer: handling=strict`: a parameter the server would silently drop must
 fail instead. Where R4 itself is ambiguous the oracle raises `Ambiguous` and that search is
 not compared (hypothesis statistics count them). Every disagreement found so far has a
-minimal regression test at the end of this file. Three are open: `ap` on a number ignores the
-range the search value's precision implies (ap0 does not match 0.3, which eq0 matches), a
-composite's quantity part compares `||unit` with Quantity.code only, and code-value-date does
-not see a valuePeriod. The property avoids their inputs (`_known_bug`) and a strict xfail test
-pins each until it is fixed.
+minimal regression test at the end of this file; none is open.
 Chains (one or two links, through the pool resources) and Observation's composite parameters
 are covered, and so is `ap`: R4 leaves its tolerance to the server and recommends 10% (of the
 value; of the gap between now and a date), which this server takes; as "now" moves while a
@@ -891,40 +887,6 @@ def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
 PATIENT_FROM_SUBJECT = {"Observation", "Encounter", "MedicationRequest"}
 
 
-# --- known server deviations (each has a strict xfail regression test below) -------------------
-
-def _known_bug(resources: list[dict], clauses: list[Clause | Has], w: World, earliest: datetime,
-               latest: datetime, answer: tuple[set[str], set[str]]) -> str | None:
-    """The regression test of a known, still open server deviation that this search meets, if any
-    (the search is then not compared: the property would only find it again)."""
-    if _uses_ap(clauses) and answer != expected_range(
-            resources, clauses, Context(w.base, w.stored, ap_implied_range=False), earliest, latest):
-        return "test_number_ap_matches_the_implied_range_of_the_search_value"
-    # The Observations a composite clause looks at: the candidates, or (in a _has) the tenant's.
-    observations = resources + (w.stored.of_type("Observation") if any(isinstance(c, Has) for c in clauses) else [])
-    units = {u for c in clauses for u in _composite_units(c)}
-    quantities = [q for r in observations
-                  for q in [r.get("valueQuantity", {})] + [c.get("valueQuantity", {}) for c in r.get("component", ())]]
-    if units and any(q.get("unit") in units and q.get("code") != q.get("unit") for q in quantities):
-        return "test_composite_quantity_matches_the_stated_human_unit"
-    if any(_inner(c).code == "code-value-date" for c in clauses) and any("valuePeriod" in r for r in observations):
-        return "test_composite_date_matches_a_period_value"
-    return None
-
-
-def _inner(c: Clause | Has) -> Clause:
-    return _inner(c.inner) if isinstance(c, Has) else c
-
-
-def _composite_units(c: Clause | Has) -> list[str]:
-    """The units of the composite quantity values `...$[number]||[unit]` of a clause (or of a _has's
-    inner clause)."""
-    c = _inner(c)
-    if COMPOSITES.get(c.code) != "quantity":
-        return []
-    return [parts[2] for v in c.values if len(parts := v.split("$")[-1].split("|")) == 3 and not parts[1]]
-
-
 # --- running searches -------------------------------------------------------------------------
 
 async def search_ids(http, w: World, type_name: str, clauses: list[Clause | Has], count: int) -> set[str]:
@@ -996,12 +958,8 @@ async def check(http, w: World, type_name: str, resources: list[dict], clauses: 
             narrow, wide = expected_range(resources, clauses, Context(w.base, w.stored), earliest, latest)
         else:
             narrow = wide = expected_ids(resources, clauses, Context(w.base, w.stored))
-        bug = _known_bug(resources, clauses, w, earliest, latest, (narrow, wide))
     except Ambiguous as exc:
         event(f"R4 ambiguous, not compared: {exc}")
-        return
-    if bug:
-        event(f"avoided a known deviation: {bug}")
         return
     share = "none" if not wide else "all" if len(narrow) == len(resources) else "some"
     for c in clauses[:-1]:
@@ -1223,19 +1181,14 @@ def test_every_searched_parameter_is_supported():
 
 # --- regression tests: one minimal case per deviation the property found ---------------------
 # Each runs in the `default` tenant under a fresh tag and states R4's answer itself; the oracle must
-# agree with it (a plain assertion), and the server's answer must too (`Deviation`). The xfails of
-# open deviations accept only `Deviation`, so a refused create or an oracle slip still fails them.
+# agree with it (a plain assertion), and the server's answer must too (`Deviation`). A deviation
+# found and not yet fixed would be a strict xfail raising only `Deviation` (none is open).
 
 DEFAULT_BASE = f"{PUBLIC_BASE}/default"     # the `fhir` fixture's base
 
 
 class Deviation(AssertionError):
     """The server's answer differs from what R4 requires."""
-
-
-def deviation(reason: str):
-    """A known deviation, not fixed yet; the property avoids its inputs (`_known_bug`)."""
-    return pytest.mark.xfail(strict=True, raises=Deviation, reason=reason)
 
 
 def fixed(was: str):
@@ -1449,11 +1402,11 @@ async def test_an_escaped_backslash_before_a_comma_ends_the_value(fhir):
 
 
 @pytest.mark.parametrize(("value", "query"), [("0.3", "ap0"), ("1.2", "ap1")])
-@deviation("number/quantity ap ignores the precision of the search value: ap0 is taken as exactly 0 (10% of 0) "
-           "and ap1 as [0.9, 1.1], so 0.3 and 1.2 do not match, although they lie in the range of the search "
-           "value ([-0.5, 0.5) and [0.5, 1.5), which eq0 and eq1 match). search.html#prefix reads ap on ranges "
-           "as 'the range of the search value overlaps with the range of the target value', and "
-           "search.html#number ignores the implicit precision only for 'lgt, lt, ge, le, sa & eb'")
+@fixed("number/quantity ap ignored the precision of the search value: ap0 was taken as exactly 0 (10% of 0) "
+       "and ap1 as [0.9, 1.1], so 0.3 and 1.2 did not match, although they lie in the range of the search "
+       "value ([-0.5, 0.5) and [0.5, 1.5), which eq0 and eq1 match). search.html#prefix reads ap on ranges "
+       "as 'the range of the search value overlaps with the range of the target value', and "
+       "search.html#number ignores the implicit precision only for 'lgt, lt, ge, le, sa & eb'")
 async def test_number_ap_matches_the_implied_range_of_the_search_value(fhir, value, query):
     case = Case(fhir)
     id_ = await case.create({**OBSERVATION, "valueQuantity": {"value": DecimalText(value)}})
@@ -1471,9 +1424,9 @@ async def test_number_ap_matches_the_implied_range_of_the_search_value(fhir, val
         {"code": {"coding": [{"code": "abc"}]},
          "valueQuantity": {"value": DecimalText("5.4"), "unit": "milligram", "system": UCUM, "code": "mg"}}]}),
 ])
-@deviation("in a composite's quantity part, [number]||[unit] is compared with Quantity.code only; "
-           "search.html#quantity: [number]||[code] matches 'either the code (code) or the stated human unit "
-           "(unit)', and search.html#composite matches each part by its component's parameter type")
+@fixed("in a composite's quantity part, [number]||[unit] was compared with Quantity.code only; "
+       "search.html#quantity: [number]||[code] matches 'either the code (code) or the stated human unit "
+       "(unit)', and search.html#composite matches each part by its component's parameter type")
 async def test_composite_quantity_matches_the_stated_human_unit(fhir, code, body):
     case = Case(fhir)
     id_ = await case.create(body)
@@ -1484,8 +1437,8 @@ async def test_composite_quantity_matches_the_stated_human_unit(fhir, code, body
 @pytest.mark.parametrize("period", [{"start": "2020", "end": "2020"},
                                     {"start": "2020-03-15T10:00:00Z", "end": "2020-03-16T00:00:00Z"}])
 @pytest.mark.parametrize("query", ["8480-6$2020", "8480-6$ne1970", "8480-6$gt2019"])
-@deviation("code-value-date does not see a valuePeriod: its value-date component's expression is "
-           "'value.as(DateTime) | value.as(Period)' (value-date alone finds the same Period)")
+@fixed("code-value-date did not see a valuePeriod: its value-date component's expression is "
+       "'value.as(DateTime) | value.as(Period)' (value-date alone found the same Period)")
 async def test_composite_date_matches_a_period_value(fhir, period, query):
     case = Case(fhir)
     id_ = await case.create({**OBSERVATION, "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
