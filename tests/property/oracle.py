@@ -33,12 +33,15 @@ fhirpathpy notes (limitations of the library, not of the expressions):
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 
 from fhirpathpy import compile as fp_compile
 from fhirpathpy.engine.nodes import ResourceNode
@@ -343,6 +346,78 @@ def of_type_match(node: Node, raw: str) -> bool:
     v = node.value
     return v.get("value") == value and any(c.get("system") == ts and c.get("code") == tc
                                            for c in v.get("type", {}).get("coding", ()))
+
+
+# --- terminology (token :above :below :in :not-in) -------------------------------------------------
+# R4's own CodeSystems and ValueSets as the server packages them from the 4.0.1 package (codes, and
+# each concept's children from nesting and the `child` property; each ValueSet's compose). The
+# oracle reads them its own way: it tests membership of one code against a compose, where the
+# server expands value sets into code lists.
+
+@lru_cache(maxsize=None)
+def terminology() -> dict:
+    return json.loads(gzip.decompress((Path(spec.__file__).parent / "terminology.json.gz").read_bytes()))
+
+
+def is_a(system: str, code: str, ancestor: str) -> bool:
+    """`code` is `ancestor` or below it in `system`'s hierarchy (search.html#token: ":below ... the
+    coding in the resource has an is-a relationship with the search concept, and this includes the
+    coding itself")."""
+    children = terminology()["codeSystems"][system]["children"]
+    todo, seen = [ancestor], set()
+    while todo:
+        c = todo.pop()
+        if c == code:
+            return True
+        if c not in seen:
+            seen.add(c)
+            todo += children.get(c, ())
+    return False
+
+
+def _filter_holds(system: str, code: str, f: dict) -> bool:
+    op, value = f["op"], f.get("value", "")
+    assert f["property"] in ("concept", "code"), f
+    return {"is-a": lambda: is_a(system, code, value),
+            "descendent-of": lambda: code != value and is_a(system, code, value),
+            "is-not-a": lambda: not is_a(system, code, value),
+            "generalizes": lambda: is_a(system, value, code),
+            "in": lambda: code in value.split(","),
+            "not-in": lambda: code not in value.split(","),
+            "regex": lambda: re.fullmatch(value, code) is not None}[op]()
+
+
+def _in_part(part: dict, system: str | None, code: str | None) -> bool:
+    """ValueSet.compose.include/exclude: the system's codes (listed, filtered or all) AND every
+    value set named."""
+    if "system" not in part and "valueSet" not in part:
+        return False
+    if "system" in part:
+        if system != part["system"]:
+            return False
+        if "concept" in part:
+            if code not in part["concept"]:
+                return False
+        elif code not in terminology()["codeSystems"][system]["codes"] or \
+                not all(_filter_holds(system, code, f) for f in part.get("filter", ())):
+            return False
+    return all(in_value_set(vs, system, code) for vs in part.get("valueSet", ()))
+
+
+def in_value_set(url: str, system: str | None, code: str | None) -> bool:
+    compose = terminology()["valueSets"][url.split("|")[0]]
+    return any(_in_part(p, system, code) for p in compose.get("include", ())) and \
+        not any(_in_part(p, system, code) for p in compose.get("exclude", ()))
+
+
+def concept_match(c: Coded, raw: str, mod: str) -> bool:
+    """:below/:above take [system]|[code]; :in a value set's canonical URL."""
+    if mod == "in":
+        return c.code is not None and in_value_set(unescape(raw), c.system, c.code)
+    system, code = (unescape(x) for x in split_unescaped(raw, "|"))
+    if c.system != system or c.code is None:
+        return False
+    return is_a(system, c.code, code) if mod == "below" else is_a(system, code, c.code)
 
 
 # --- dates ------------------------------------------------------------------------------------------
@@ -803,6 +878,8 @@ def clause_matches(resource: dict, clause: Clause | Has, ctx: Context) -> bool:
                 return any(fold(t).startswith(text) for n in found for t in token_texts(n))
             if mod == "of-type":
                 return any(of_type_match(n, raw) for n in found)
+            if mod in ("below", "above", "in"):
+                return any(concept_match(c, raw, mod) for n in found for c in coded(n, implicit))
             return any(token_match(c, raw) for n in found for c in coded(n, implicit))
         if d.type == "date":
             return any(date_match(n, raw, ctx.approx) for n in found)
@@ -825,6 +902,15 @@ def clause_matches(resource: dict, clause: Clause | Has, ctx: Context) -> bool:
             return composite_match(resource, clause.code, raw, ctx)
         raise AssertionError(f"{d.type} parameters are not exercised")
 
+    if mod == "not-in":
+        # search.html#modifiers: "tests whether the coding is not in the specified value set". With no
+        # coding, or codings on both sides, R4 does not say (the server answers as :not does: no coding
+        # of the resource is in the set).
+        (raw,) = clause.values
+        inside = [concept_match(c, raw, "in") for n in found for c in coded(n, implicit)]
+        if not inside or len(set(inside)) > 1:
+            raise Ambiguous(":not-in on a resource with no coding, or codings in and out of the value set")
+        return not inside[0]
     if mod == "not":
         # search.html#modifiers, token :not: "reverse the code matching described above. Note that
         # this includes resources that have no value for the parameter". (AMBIGUOUS with several

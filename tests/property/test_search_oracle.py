@@ -8,11 +8,12 @@ precision; references relative, absolute on this server, external or by identifi
 security labels, profiles, sources), creates them (201), and runs six random searches over
 the type's supported parameters: one or two clauses, OR-ed values, the prefixes eq ne gt lt
 ge le sa eb ap, the modifiers :missing :not :text :of-type :exact :contains :identifier :[type]
-:below :above, escaped separators, and now and then pages of two (following `next`). The ids
-the server returns must be exactly the ids that tests/property/oracle.py computes by
-evaluating each parameter's official FHIRPath expression with fhirpathpy and applying the R4
-matching rules of search.html. Half of the search values are drawn from what the stored
-resources hold, so that searches hit.
+:below :above (on uris, and on tokens of R4's own code systems) :in :not-in, escaped
+separators, and now and then pages of two (following `next`). The ids the server returns
+must be exactly the ids that tests/property/oracle.py computes by evaluating each
+parameter's official FHIRPath expression with fhirpathpy and applying the R4 matching rules
+of search.html. Half of the search values are drawn from what the stored resources hold, so
+that searches hit.
 
 Isolation: every test function gets a tenant of its own (with a few resources that
 references point at); every example tags its resources with a fresh meta.tag code and
@@ -77,9 +78,12 @@ from tests.property.oracle import (  # noqa: E402
     expected_ids,
     expected_range,
     fold,
+    in_value_set,
+    is_a,
     nodes,
     split_values,
     string_parts,
+    terminology,
     token_texts,
 )
 from tests.property.strategies import DecimalText, dumps  # noqa: E402
@@ -175,6 +179,7 @@ SNOMED = "http://snomed.info/sct"
 
 TAG_POOL = "http://oracle.test/tags"
 CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # No URI here is a string prefix of another without being a path prefix ('.../sd/a' and
 # '.../sd/ab'): whether :below/:above work on characters or on path segments R4 leaves open.
 PROFILES = ["http://oracle.test/sd/a", "http://oracle.test/sd/a/v2", "http://oracle.test/sd/b", "urn:oid:1.2.3"]
@@ -400,8 +405,7 @@ def encounter(draw, w: World) -> dict:
     r = {"resourceType": "Encounter"}
     _put(r, "identifier", draw(identifiers()))
     r["status"] = draw(st.sampled_from(["planned", "arrived", "in-progress", "finished", "cancelled"]))
-    r["class"] = draw(coding(["AMB", "IMP", "EMER"], ("http://terminology.hl7.org/CodeSystem/v3-ActCode", None),
-                             ["ambulatory", "inpatient"]))
+    r["class"] = draw(coding(["AMB", "IMP", "ACUTE", "EMER"], (ACT_CODE, None), ["ambulatory", "inpatient"]))
     _put(r, "type", draw(st.lists(concept(), max_size=2)))
     _put(r, "subject", draw(maybe(reference(w, ("Patient",), ("Group",)), 0.7)))
     participants = []
@@ -558,7 +562,8 @@ class Uri:
 NAME_WORDS = tuple(FAMILIES + GIVENS + NAME_AFFIXES + NAME_TEXTS)
 ADDRESS_WORDS = tuple(LINES + CITIES + STATES + POSTAL + COUNTRIES)
 CODING = Tok("coding", (LOINC, OTHER_CS, CATEGORY_CS, "http://terminology.hl7.org/CodeSystem/v3-ActCode"),
-             tuple(CODES) + ("vital-signs", "unknown", "AMB", "wheel", "ATND", "inpatient", "stat", "oral", "1049502"),
+             tuple(CODES) + ("vital-signs", "unknown", "AMB", "IMP", "ACUTE", "wheel", "ATND", "inpatient", "stat",
+                             "oral", "1049502"),
              texts=tuple(CC_TEXTS + DISPLAYS))
 IDENTIFIER = Tok("identifier", tuple(ID_SYSTEMS) + ("http://c.test/id",), tuple(ID_VALUES) + ("12",),
                  texts=tuple(t for _, t in ID_TYPES) + ("driver",))
@@ -829,6 +834,53 @@ def composite_value(draw, code: str, resources: list[dict]) -> str:
     return f"{escape(first)}${value}"
 
 
+# Concepts of R4's own code systems to search :below/:above with (heads of hierarchies, inner nodes
+# and leaves), and value sets of them for :in/:not-in (enumerated, filtered by is-a, excluding, or
+# importing other value sets).
+CONCEPTS = [(CONFIDENTIALITY, c) for c in ("_Confidentiality", "R", "N", "V", "_ConfidentialityByAccessKind")] + \
+    [(ACT_CODE, c) for c in ("_ActEncounterCode", "IMP", "ACUTE", "AMB")] + [(CATEGORY_CS, "vital-signs")]
+VALUE_SETS = ["http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification",
+              "http://hl7.org/fhir/ValueSet/security-labels",
+              "http://terminology.hl7.org/ValueSet/v3-ActEncounterCode",
+              "http://hl7.org/fhir/ValueSet/observation-category",
+              "http://hl7.org/fhir/ValueSet/observation-vitalsignresult",
+              "http://hl7.org/fhir/ValueSet/encounter-status", "http://hl7.org/fhir/ValueSet/observation-status",
+              "http://hl7.org/fhir/ValueSet/appointmentstatus", "http://hl7.org/fhir/ValueSet/medicationrequest-status",
+              "http://hl7.org/fhir/ValueSet/administrative-gender"]
+
+
+def _known_codes(t: Tok, found: list) -> list[tuple[str, str]]:
+    """The stored (system, code) pairs of a code system the server knows."""
+    systems = terminology()["codeSystems"]
+    return [(c.system, c.code) for n in found for c in coded(n, t.implicit)
+            if c.system in systems and c.code in systems[c.system]["codes"]]
+
+
+def _in_hierarchy(t: Tok, found: list) -> bool:
+    children = terminology()["codeSystems"]
+    return any(children[s]["children"].get(c) or any(c in kids for kids in children[s]["children"].values())
+               for s, c in _known_codes(t, found))
+
+
+@st.composite
+def concept_query(draw, t: Tok, found: list, modifier: str) -> str:
+    """A value set URL (:in, :not-in) or a system|code of a code system the server knows (:below,
+    :above): a code it does not define is a 400, so only defined codes are drawn."""
+    stored_codes = _known_codes(t, found)
+    if modifier in ("in", "not-in"):
+        holding = [vs for vs in VALUE_SETS if any(in_value_set(vs, s, c) for s, c in stored_codes)]
+        return draw(st.sampled_from(draw(st.sampled_from([holding, holding, VALUE_SETS])) or VALUE_SETS))
+    systems = terminology()["codeSystems"]
+    # What makes :below/:above more than equality: concepts over (under) the stored codes.
+    related = [(s, other) for s, c in stored_codes for other in systems[s]["codes"]
+               if other != c and (is_a(s, c, other) if modifier == "below" else is_a(s, other, c))]
+    pool = draw(st.sampled_from([related, related, stored_codes, CONCEPTS]))
+    if t.implicit in systems:
+        pool = pool + [(t.implicit, c) for c in t.codes if c in systems[t.implicit]["codes"]]
+    system, code = draw(st.sampled_from(pool or CONCEPTS))
+    return f"{escape(system)}|{escape(code)}"
+
+
 @st.composite
 def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
     if type_name == "Observation" and draw(st.integers(0, 5)) == 0:
@@ -851,7 +903,14 @@ def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
             modifiers.append("text")
         if kind.kind == "identifier":
             modifiers.append("of-type")
+        if kind.kind in ("coding", "code"):
+            modifiers += ["below", "above", "in", "not-in"]
+            if _in_hierarchy(kind, found):   # stored codes with concepts over or under them
+                modifiers += ["below", "above", "in"]
         modifier = draw(st.sampled_from(modifiers))
+        if modifier in ("below", "above", "in", "not-in"):
+            return Clause(code, modifier, tuple(draw(concept_query(kind, found, modifier))
+                                                for _ in range(1 if modifier == "not-in" else n)))
         if modifier == "not":
             return Clause(code, modifier, (draw(token_query(kind, resources, found)),))
         if modifier == "text":
