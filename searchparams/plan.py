@@ -6,6 +6,7 @@
   type is read in (part_ts, id) order one month partition at a time, so a page reads only the
   months it spans (PostgreSQL makes an ordered Append only for orders that the partitions'
   indexes give, so ORDER BY id over a common code re-reads every earlier match each page).
+  Not when a side-table reference or _id keeps the matches few (`_one_entitys`).
 - The keyset: the cursor's values and the direction (a previous page reads backward).
 - For "months": the [start, end) windows to walk, cut at the tenant's month starts and
   narrowed by the bounds and the cursor. Any list of month starts gives the same rows; a
@@ -28,7 +29,7 @@ from datetime import datetime, timedelta
 from fhirserver import ids
 from mappings.base import ResourceMapping
 from mappings.bindings import Code, Ref, binding
-from searchparams import ast
+from searchparams import ast, catalog
 from searchparams.partitions import Bounds, partition_bounds
 
 _END = ids.PART_TS_MAX + timedelta(microseconds=1)
@@ -63,7 +64,31 @@ class Plan:
 
 
 def walks_months(m: ResourceMapping, search: ast.Search) -> bool:
-    return m.time_partitioned and not search.sort
+    return m.time_partitioned and not search.sort and not _one_entitys(m, search)
+
+
+# A person's or one encounter's rows are few next to a Location's or an Organization's.
+_INDIVIDUALS = frozenset({"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Device", "Encounter"})
+
+
+def _one_entitys(m: ResourceMapping, search: ast.Search) -> bool:
+    """A clause that keeps one individual's rows through a side table (an Appointment's
+    practitioner, an AuditEvent's agent) or names ids: few matches, and a month walk would read
+    every row of each month window to semi-join them with the side table (its per-window row
+    estimate is a guess). Measured at 10,000 patients, 1.2 ms instead of 9.5 (agent + date) and
+    1.4 instead of 6.2 (practitioner + date); a Location's appointments (750 matches) took 8.5 ms
+    instead of 3.1 without the walk, so places and organisations keep it, and so does a
+    reference on the table's own column (a patient's subject): its index drives each window."""
+    for f in search.filters:
+        if not isinstance(f, ast.Clause) or f.modifier is not None:
+            continue
+        if f.code == "_id":
+            return True
+        if catalog.supported(m.resource_type)[f.code].type == "reference" and \
+                not isinstance(binding(m.resource_type, f.code), Ref) and \
+                all(t.split("/")[0] in _INDIVIDUALS for v in f.values for t in v.targets):
+            return True
+    return False
 
 
 def chart_lookup(m: ResourceMapping, search: ast.Search, bounds: Bounds) -> bool:

@@ -98,3 +98,17 @@ def test_only_a_patients_chart_lookup_uses_generic_plans():
     assert not generic("Observation", [("patient", "p1"), ("date", "2024")])     # months pruned while planning
     assert not generic("Observation", [("code", "http://loinc.org|1234-5")])
     assert not generic("Patient", [("organization", "Organization/o1")])         # not month-partitioned
+
+
+def test_one_individuals_rows_through_a_side_table_are_not_walked_by_month():
+    from searchparams.plan import walks_months
+
+    def walks(type_name: str, items: list[tuple[str, str]]) -> bool:
+        return walks_months(MAPPINGS[type_name], parse(type_name, items, strict=True))
+    assert not walks("AuditEvent", [("agent", "Practitioner/p1"), ("date", "ge2026-01-01")])
+    assert not walks("Appointment", [("practitioner", "Practitioner/p1")])
+    assert not walks("Encounter", [("_id", "e1")])
+    assert walks("Appointment", [("location", "Location/l1")])        # a place: many rows
+    assert walks("Observation", [("patient", "p1")])                  # the subject column's index drives
+    assert walks("Observation", [("code", "http://loinc.org|1234-5")])
+    assert not walks("Observation", [("code", "http://loinc.org|1234-5"), ("_sort", "date")])
