@@ -6,7 +6,7 @@
   type is read in (part_ts, id) order one month partition at a time, so a page reads only the
   months it spans (PostgreSQL makes an ordered Append only for orders that the partitions'
   indexes give, so ORDER BY id over a common code re-reads every earlier match each page).
-  Not when a side-table reference or _id keeps the matches few (`_one_entitys`).
+  Not when a side-table reference or _id keeps the matches few (`_one_individual`).
 - The keyset: the cursor's values and the direction (a previous page reads backward).
 - For "months": the [start, end) windows to walk, cut at the tenant's month starts and
   narrowed by the bounds and the cursor. Any list of month starts gives the same rows; a
@@ -64,14 +64,14 @@ class Plan:
 
 
 def walks_months(m: ResourceMapping, search: ast.Search) -> bool:
-    return m.time_partitioned and not search.sort and not _one_entitys(m, search)
+    return m.time_partitioned and not search.sort and not _one_individual(m, search)
 
 
 # A person's or one encounter's rows are few next to a Location's or an Organization's.
 _INDIVIDUALS = frozenset({"Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Device", "Encounter"})
 
 
-def _one_entitys(m: ResourceMapping, search: ast.Search) -> bool:
+def _one_individual(m: ResourceMapping, search: ast.Search) -> bool:
     """A clause that keeps one individual's rows through a side table (an Appointment's
     practitioner, an AuditEvent's agent) or names ids: few matches, and a month walk would read
     every row of each month window to semi-join them with the side table (its per-window row
