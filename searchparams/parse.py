@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from fhirserver import spec
 from fhirserver.outcomes import Category, FhirError, Issue
@@ -237,6 +238,7 @@ def _in_hierarchy(v: ast.Reference, code: str) -> ast.Reference:
     return ast.Reference(kept)
 
 
+@lru_cache(maxsize=512)   # a value set's hundreds of codes are sorted into tokens once, not per request
 def _concepts(raw: str, modifier: str) -> tuple[ast.Token, ...]:
     """Token :above/:below/:in/:not-in as the plain codes they stand for (searchparams/terminology.py):
     `:not-in` is then `:not` over the value set's codes, the others a list of codes."""
