@@ -48,6 +48,20 @@ def _side(sc: Scope, kind: str, param: str, body: str | None) -> str:
             f"AND {s}.param = {sc.p.add(param)}{cond})")
 
 
+def driving_rows(sc: Scope, c: ast.Clause, lo: str, hi: str) -> str:
+    """(id, part_ts) of the rows whose side rows match reference clause `c` with part_ts in
+    [lo, hi): what drives one window of a month walk (searchparams/plan.py). OFFSET 0 keeps
+    PostgreSQL from flattening it back into a join it would order by the table's rows."""
+    prm = catalog.supported(sc.m.resource_type)[c.code]
+    s = sc.names.next("s")
+    body = _or([_side_value(sc, prm, v, None) for v in c.values]).replace("{s}", s)
+    blo, bhi = sc.bounds
+    bounds = (f" AND {s}.part_ts >= {blo}" if blo else "") + (f" AND {s}.part_ts < {bhi}" if bhi else "")
+    return (f"SELECT DISTINCT {s}.id, {s}.part_ts FROM {sc.m.table}_{prm.kind} {s} WHERE {s}.org_id = {sc.org} "
+            f"AND {s}.param = {sc.p.add(prm.code)} AND ({body}){bounds} AND {s}.part_ts >= {lo} "
+            f"AND {s}.part_ts < {hi} OFFSET 0")
+
+
 def _or(parts: list[str]) -> str:
     if not parts:
         return "false"   # an empty value set or hierarchy: nothing matches

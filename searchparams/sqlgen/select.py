@@ -18,7 +18,7 @@ from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, binding
 from searchparams import ast, catalog
 from searchparams.plan import Plan, plan_filter, plan_page, walks_months
-from searchparams.sqlgen.filters import Scope, condition
+from searchparams.sqlgen.filters import Scope, condition, driving_rows
 from searchparams.sqlgen.params import Aliases, Params
 
 ALIAS = "a0"
@@ -34,7 +34,9 @@ class Compiled:
     plan: Plan | None = None
 
 
-def _where(m: ResourceMapping, search: ast.Search, plan: Plan, p: Params) -> str:
+def _where(m: ResourceMapping, search: ast.Search, plan: Plan, p: Params, skip: int | None = None
+           ) -> tuple[str, Scope]:
+    """The WHERE of the searched table (every filter but the `skip`th) and its scope."""
     org = p.add(plan.org_id)
     conditions = [f"{ALIAS}.org_id = {org}"]
     lo, hi = plan.bounds
@@ -45,8 +47,8 @@ def _where(m: ResourceMapping, search: ast.Search, plan: Plan, p: Params) -> str
     if hi_p:
         conditions.append(f"{ALIAS}.part_ts < {hi_p}")
     scope = Scope(m, ALIAS, org, p, Aliases(), (lo_p, hi_p))
-    conditions += [condition(f, scope) for f in search.filters]
-    return " AND ".join(conditions)
+    conditions += [condition(f, scope) for i, f in enumerate(search.filters) if i != skip]
+    return " AND ".join(conditions), scope
 
 
 def _sort_expression(m: ResourceMapping, key: ast.SortKey, org: str, p: Params) -> str:
@@ -105,7 +107,7 @@ def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int
     if plan.order == "months":
         return _month_walk(m, search, plan)
     p = Params()
-    where = _where(m, search, plan, p)
+    where, _ = _where(m, search, plan, p)
     keys = [(_sort_expression(m, k, "$1", p), k.descending) for k in search.sort]
     cols = "".join(f", {e} AS k{i}" for i, (e, _) in enumerate(keys))
     inner = f"SELECT {ALIAS}.id, {ALIAS}.resource{cols} FROM {m.table} {ALIAS} WHERE {where}"
@@ -132,7 +134,12 @@ def _month_walk(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
     partition; the outer LIMIT stops the loop once the page is full. Backward: windows and
     rows in reverse."""
     p = Params()
-    where = _where(m, search, plan, p)
+    where, scope = _where(m, search, plan, p, skip=plan.driver)
+    source = f"{m.table} {ALIAS}"
+    if plan.driver is not None:
+        rows = driving_rows(scope, search.filters[plan.driver], "w.lo", "w.hi")
+        source = (f"({rows}) d JOIN {m.table} {ALIAS} ON {ALIAS}.org_id = {scope.org} "
+                  f"AND {ALIAS}.part_ts = d.part_ts AND {ALIAS}.id = d.id")
     if plan.cursor is not None:
         where += (f" AND ({ALIAS}.part_ts, {ALIAS}.id) {'<' if plan.backward else '>'} "
                   f"({p.add(plan.cursor[0])}, {p.add(plan.cursor[1])})")
@@ -141,7 +148,7 @@ def _month_walk(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
     starts, ends = p.add([w[0] for w in plan.windows]), p.add([w[1] for w in plan.windows])
     windows = (f"(SELECT lo, hi, n FROM unnest({starts}::timestamptz[], {ends}::timestamptz[]) "
                f"WITH ORDINALITY AS w(lo, hi, n) ORDER BY n) w")
-    month = (f"SELECT {ALIAS}.id, {ALIAS}.resource, {ALIAS}.part_ts AS k0 FROM {m.table} {ALIAS} "
+    month = (f"SELECT {ALIAS}.id, {ALIAS}.resource, {ALIAS}.part_ts AS k0 FROM {source} "
              f"WHERE {where} AND {ALIAS}.part_ts >= w.lo AND {ALIAS}.part_ts < w.hi "
              f"ORDER BY {ALIAS}.part_ts{desc}, {ALIAS}.id{desc} LIMIT {n}")
     sql = (f"SELECT r.* FROM {windows} CROSS JOIN LATERAL ({month}) r "
@@ -153,7 +160,7 @@ def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int)
     """Ids of the matches in id order, at most `limit` (conditional interactions)."""
     p = Params()
     plan = plan_filter(m, search, org_id)
-    where = _where(m, search, plan, p)
+    where, _ = _where(m, search, plan, p)
     return Compiled(f"SELECT {ALIAS}.id FROM {m.table} {ALIAS} WHERE {where} ORDER BY {ALIAS}.id "
                     f"LIMIT {p.add(limit)}", tuple(p.values), plan=plan)
 
@@ -161,5 +168,5 @@ def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int)
 def compile_count(m: ResourceMapping, search: ast.Search, org_id: int) -> Compiled:
     p = Params()
     plan = plan_filter(m, search, org_id)
-    where = _where(m, search, plan, p)
+    where, _ = _where(m, search, plan, p)
     return Compiled(f"SELECT count(*) FROM {m.table} {ALIAS} WHERE {where}", tuple(p.values), plan=plan)

@@ -203,6 +203,23 @@ async def test_default_paging_walks_months_in_time_order_and_misses_no_new_month
     assert times == sorted(times)
 
 
+async def test_a_walk_driven_by_a_side_table_reference_pages_in_time_order(fhir, owner, spread):
+    """Observation.performer lives in the reference side table: its rows drive each month window
+    (searchparams/plan.py, `side_driver`); pages must still be complete, in order, and a
+    performer listed twice must not repeat a row."""
+    who = (await create(fhir, {"resourceType": "Practitioner", "name": [{"family": "Walker"}]}))["id"]
+    ref = {"reference": f"Practitioner/{who}"}
+    times = ["2019-02-01T00:00:00Z", "2020-05-05T00:00:00Z", "2020-05-06T00:00:00Z", "2021-11-11T00:00:00Z",
+             "2023-03-03T00:00:00Z"]
+    made = [await create(fhir, samples.observation(when=t, performer=[ref, ref] if i == 2 else [ref]))
+            for i, t in enumerate(times)]
+    await create(fhir, samples.observation(when="2020-05-07T00:00:00Z"))   # no performer
+    bundle = (await fhir.get("/Observation", params={"performer": f"Practitioner/{who}", "_explain": "true"})).json()
+    assert "driven by filter" in orjson.dumps(bundle).decode()
+    seen = await _pages(fhir, {"performer": f"Practitioner/{who}", "_count": "2"})
+    assert [r["id"] for r in seen] == [r["id"] for r in made]
+
+
 async def test_a_page_in_the_middle_reads_only_its_own_months(fhir, owner, spread):
     org = await default_org(owner)
     search = parse("Observation", [("code", f"http://loinc.org|{SPREAD_CODE}"), ("_count", "2")], strict=True)

@@ -100,15 +100,24 @@ def test_only_a_patients_chart_lookup_uses_generic_plans():
     assert not generic("Patient", [("organization", "Organization/o1")])         # not month-partitioned
 
 
-def test_one_individuals_rows_through_a_side_table_are_not_walked_by_month():
-    from searchparams.plan import walks_months
+def test_a_side_table_reference_drives_each_window_of_the_month_walk():
+    from datetime import datetime, timezone
 
-    def walks(type_name: str, items: list[tuple[str, str]]) -> bool:
-        return walks_months(MAPPINGS[type_name], parse(type_name, items, strict=True))
-    assert not walks("AuditEvent", [("agent", "Practitioner/p1"), ("date", "ge2026-01-01")])
-    assert not walks("Appointment", [("practitioner", "Practitioner/p1")])
-    assert not walks("Encounter", [("_id", "e1")])
-    assert walks("Appointment", [("location", "Location/l1")])        # a place: many rows
-    assert walks("Observation", [("patient", "p1")])                  # the subject column's index drives
-    assert walks("Observation", [("code", "http://loinc.org|1234-5")])
-    assert not walks("Observation", [("code", "http://loinc.org|1234-5"), ("_sort", "date")])
+    from searchparams.plan import plan_page, walks_months
+    from searchparams.sqlgen.select import compile_page
+
+    months = [datetime(2026, m, 1, tzinfo=timezone.utc) for m in range(1, 13)]
+
+    def plan(type_name: str, items: list[tuple[str, str]]):
+        return plan_page(MAPPINGS[type_name], parse(type_name, items, strict=True), 1, 11, None, months)
+    agent = plan("AuditEvent", [("date", "ge2026-01-01"), ("agent", "Practitioner/p1")])
+    assert agent.order == "months" and agent.driver == 1 and "(windows driven by filter 1)" in str(agent)
+    assert plan("Appointment", [("location", "Location/l1")]).driver == 0
+    assert plan("Observation", [("patient", "p1")]).driver is None            # the subject column's index drives
+    assert plan("Observation", [("code", "http://loinc.org|1234-5")]).driver is None
+    assert not walks_months(MAPPINGS["Encounter"], parse("Encounter", [("_id", "e1")], strict=True))
+    search = parse("AuditEvent", [("date", "ge2026-01-01"), ("agent", "Practitioner/p1")], strict=True)
+    q = compile_page(MAPPINGS["AuditEvent"], search, 1, 11, None, months)
+    assert "OFFSET 0) d JOIN audit_events a0" in q.sql and q.sql.count("audit_events_ref") == 1
+    used = {int(n) for n in re.findall(r"\$(\d+)", q.sql)}
+    assert used == set(range(1, len(q.params) + 1))
