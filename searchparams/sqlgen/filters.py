@@ -35,14 +35,18 @@ class Scope:
         return Scope(m, alias, self.org, self.p, self.names)
 
 
+def _bounded(s: str, sc: Scope) -> str:
+    """The searched rows' part_ts bounds, repeated on side-table alias `s`."""
+    lo, hi = sc.bounds
+    return (f" AND {s}.part_ts >= {lo}" if lo else "") + (f" AND {s}.part_ts < {hi}" if hi else "")
+
+
 def _side(sc: Scope, kind: str, param: str, body: str | None) -> str:
     """EXISTS a side row of `param` (satisfying `body`) for the scope's resource."""
     s = sc.names.next("s")
     join = f"{s}.org_id = {sc.org} AND {s}.id = {sc.alias}.id"
     if sc.m.time_partitioned:
-        join += f" AND {s}.part_ts = {sc.alias}.part_ts"
-        lo, hi = sc.bounds
-        join += (f" AND {s}.part_ts >= {lo}" if lo else "") + (f" AND {s}.part_ts < {hi}" if hi else "")
+        join += f" AND {s}.part_ts = {sc.alias}.part_ts" + _bounded(s, sc)
     cond = f" AND ({body.replace('{s}', s)})" if body else ""
     return (f"EXISTS (SELECT 1 FROM {sc.m.table}_{kind} {s} WHERE {join} "
             f"AND {s}.param = {sc.p.add(param)}{cond})")
@@ -55,10 +59,8 @@ def driving_rows(sc: Scope, c: ast.Clause, lo: str, hi: str) -> str:
     prm = catalog.supported(sc.m.resource_type)[c.code]
     s = sc.names.next("s")
     body = _or([_side_value(sc, prm, v, None) for v in c.values]).replace("{s}", s)
-    blo, bhi = sc.bounds
-    bounds = (f" AND {s}.part_ts >= {blo}" if blo else "") + (f" AND {s}.part_ts < {bhi}" if bhi else "")
     return (f"SELECT DISTINCT {s}.id, {s}.part_ts FROM {sc.m.table}_{prm.kind} {s} WHERE {s}.org_id = {sc.org} "
-            f"AND {s}.param = {sc.p.add(prm.code)} AND ({body}){bounds} AND {s}.part_ts >= {lo} "
+            f"AND {s}.param = {sc.p.add(prm.code)} AND ({body}){_bounded(s, sc)} AND {s}.part_ts >= {lo} "
             f"AND {s}.part_ts < {hi} OFFSET 0")
 
 

@@ -857,8 +857,9 @@ def _known_codes(t: Tok, found: list) -> list[tuple[str, str]]:
 
 
 def _in_hierarchy(t: Tok, found: list) -> bool:
-    children = terminology()["codeSystems"]
-    return any(children[s]["children"].get(c) or any(c in kids for kids in children[s]["children"].values())
+    """Some stored code has concepts under or over it."""
+    systems = terminology()["codeSystems"]
+    return any(systems[s]["children"].get(c) or any(c in kids for kids in systems[s]["children"].values())
                for s, c in _known_codes(t, found))
 
 
