@@ -31,7 +31,14 @@ class ResourceMapping:
     # The clinical time that chooses the month partition; None = partitioned by tenant only.
     clinical_time: Callable[[dict], datetime | None] | None = None
     # The date search parameter whose value is the clinical time whenever it is present, so
-    # that bounds on it are bounds on part_ts and let PostgreSQL prune month partitions.
+    # that bounds on it are bounds on part_ts and let PostgreSQL prune month partitions
+    # (searchparams/partitions.py). A parameter bound to one instant column (an appointment's
+    # start, an audit event's recorded) is filed by that instant. Any other is a range (an
+    # encounter's period, an observation's effective[x], a claim's created, which may be a
+    # whole day or year) and is filed by its last instant (`extract.last_instant`), an open
+    # one under the last month of all: "since" searches (ge, gt, sa) and eq, eb then bound
+    # part_ts. The seed filed by the start, which bounds nothing for date=ge (a stay that
+    # began years ago still matches), so every "recent" search planned every month.
     partition_param: str | None = None
     column_names: tuple[str, ...] = field(init=False)
 

@@ -1,5 +1,5 @@
 from mappings.base import Column, ResourceMapping, first_time
-from mappings.extract import first_of, reference_of, start_of, tokens_of
+from mappings.extract import first_of, last_instant, reference_of, start_of, tokens_of
 
 MAPPING = ResourceMapping(
     resource_type="Claim",
@@ -12,6 +12,6 @@ MAPPING = ResourceMapping(
         Column("provider", "text", reference_of("provider"), is_reference=True),
         Column("created", "timestamptz", start_of("created")),
     ),
-    clinical_time=first_time(start_of("created")),
+    clinical_time=first_time(last_instant("created")),
     partition_param="created",
 )

@@ -3,6 +3,7 @@ from mappings.extract import (
     end_of,
     first_of,
     first_token_of,
+    last_instant,
     reference_of,
     start_of,
     tokens_of,
@@ -22,6 +23,6 @@ MAPPING = ResourceMapping(
         Column("period_start", "timestamptz", start_of("period")),
         Column("period_end", "timestamptz", end_of("period")),
     ),
-    clinical_time=first_time(start_of("period"), end_of("period")),
+    clinical_time=first_time(last_instant("period")),
     partition_param="date",
 )

@@ -9,11 +9,11 @@ so they never need to defend against wrong JSON types.
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Callable, Iterator
 
-from mappings.fhirtime import interval
+from mappings.fhirtime import OPEN_END, interval
 
 Extractor = Callable[[dict], object]
 
@@ -222,3 +222,17 @@ def start_of(path: str) -> Extractor:
 def end_of(path: str) -> Extractor:
     span = period_of(path)
     return lambda r: (s[1] if (s := span(r)) else None)
+
+
+def last_instant(path: str) -> Extractor:
+    """The last instant of a date, Period or Timing (its exclusive end less a microsecond);
+    OPEN_END for a Period that has not ended; None without a value. A range-valued
+    resource is filed under the month its range ends in (why: mappings/base.py)."""
+    span = period_of(path)
+
+    def extract(resource: dict) -> datetime | None:
+        s = span(resource)
+        if s is None or s == (None, None):
+            return None
+        return OPEN_END if s[1] is None else s[1] - timedelta(microseconds=1)
+    return extract

@@ -14,6 +14,7 @@ _DT = re.compile(
     r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
     r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?")
 _MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+OPEN_END = _MAX   # the end of a range that has not ended (a Period without `end`)
 
 
 def _add_months(ts: datetime, months: int) -> datetime:

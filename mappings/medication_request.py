@@ -1,5 +1,5 @@
 from mappings.base import Column, ResourceMapping, first_time
-from mappings.extract import first_of, reference_of, start_of, tokens_of
+from mappings.extract import first_of, last_instant, reference_of, start_of, tokens_of
 
 MAPPING = ResourceMapping(
     resource_type="MedicationRequest",
@@ -14,6 +14,6 @@ MAPPING = ResourceMapping(
         Column("requester", "text", reference_of("requester"), is_reference=True),
         Column("authored_on", "timestamptz", start_of("authoredOn")),
     ),
-    clinical_time=first_time(start_of("authoredOn")),
+    clinical_time=first_time(last_instant("authoredOn")),
     partition_param="authoredon",
 )

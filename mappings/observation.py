@@ -2,6 +2,7 @@ from mappings.base import Column, ResourceMapping, first_time
 from mappings.extract import (
     end_of,
     first_of,
+    last_instant,
     number_of,
     reference_of,
     start_of,
@@ -23,6 +24,6 @@ MAPPING = ResourceMapping(
         Column("value_num", "numeric", number_of("valueQuantity.value")),
         Column("value_unit", "text", first_of("valueQuantity.code")),
     ),
-    clinical_time=first_time(start_of("effective[x]"), start_of("issued")),
+    clinical_time=first_time(last_instant("effective[x]"), start_of("issued")),
     partition_param="date",
 )

@@ -2,10 +2,13 @@
 
 Why: PostgreSQL prunes month partitions only on conditions over the partition key
 part_ts, but searches constrain the clinical date columns. For the one parameter
-whose start *is* part_ts whenever it is present (mapping.partition_param), a clause
-that forces that start to be present and bounded gives the same bounds on part_ts.
-Clauses that also match an absent start (lt, le, ne; gt/ge on ranges) give none.
-part_ts is clamped to the months a server id can name; bounds are clamped alike.
+whose value files the row whenever it is present (mapping.partition_param), a clause
+that forces that value to be present and bounded gives bounds on part_ts:
+- a point in time is filed by its start: eq, sa, gt, ge, lt, le, eb bound it;
+- a range is filed by its last instant, an open one at the end of time (mappings/base.py):
+  eq, sa, gt, ge and eb bound it; lt and le (a range that began before) do not.
+ne and ap never do. part_ts is clamped to the months a server id can name; bounds are
+clamped alike.
 """
 
 from __future__ import annotations
@@ -22,14 +25,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _value_bounds(v: ast.Date, point: bool) -> Bounds | None:
-    if v.prefix == "eq":
-        return v.start, v.end
-    if v.prefix == "sa":
-        return v.end, None
-    if point:
-        return {"gt": (v.end, None), "ge": (v.start, None), "lt": (None, v.start), "eb": (None, v.start),
-                "le": (None, v.end)}.get(v.prefix)
-    return None
+    # Ranges [lo, hi) filed at hi less a microsecond (searchparams/sqlgen/values.date_range):
+    # eq puts hi in (start, end]; gt and sa need hi > end or open; ge hi > start or open;
+    # eb hi <= start. Points filed at their start read the same, plus lt and le.
+    since = {"eq": (v.start, v.end), "sa": (v.end, None), "gt": (v.end, None), "ge": (v.start, None),
+             "eb": (None, v.start)}
+    before = {"lt": (None, v.start), "le": (None, v.end)}
+    return since.get(v.prefix) or (before.get(v.prefix) if point else None)
 
 
 def _hull(bounds: list[Bounds]) -> Bounds:
@@ -63,6 +65,8 @@ def partition_bounds(m: ResourceMapping, search: ast.Search) -> Bounds:
     # part_ts is the clinical time clamped to [PART_TS_MIN, PART_TS_MAX]: clamp the bounds alike.
     if lo is not None and lo <= ids.PART_TS_MIN:
         lo = None
+    elif lo is not None and lo > ids.PART_TS_MAX:
+        lo = ids.PART_TS_MAX    # later times, open ends included, are all filed at PART_TS_MAX
     if hi is not None and hi > ids.PART_TS_MAX:
         hi = None
     elif hi is not None and hi <= ids.PART_TS_MIN:

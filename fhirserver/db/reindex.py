@@ -4,7 +4,9 @@ The index signature hashes everything that decides a resource's hot columns and 
 rows (the search catalog, bindings, mapping columns, and INDEX_FORMAT, bumped by hand when
 searchparams/index.py changes how it reads values). `fhirserver migrate` (and the server at
 start) compares it with the one recorded in the database and, when it differs, rewrites
-every current resource's index rows from its stored JSON. Versions are not touched.
+every current resource's index rows from its stored JSON, and moves a row whose partition
+time the mapping now computes differently (with its side rows and id-directory entry) to
+where a search's partition bounds will look for it. Versions are not touched.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import logging
 import asyncpg
 import orjson
 
+from fhirserver import ids
+from fhirserver.db.resources import move_directory
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.sql import statements
 from searchparams import catalog
 from searchparams.index import side_arrays
 
-INDEX_FORMAT = 1
+# 2: a range-valued clinical time (an encounter's period) files its row by its last instant
+INDEX_FORMAT = 2
 BATCH = 500
 log = logging.getLogger(__name__)
 
@@ -48,10 +53,28 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int)
         async with conn.transaction():
             for id_, part_ts, text in rows:
                 resource = orjson.loads(text)
+                if m.time_partitioned:
+                    part_ts = await _refile(conn, m, org, id_, part_ts, resource)
                 key = (org, id_, part_ts) if m.time_partitioned else (org, id_)
                 await conn.execute(st.reindex, *key, *m.column_values(resource), *side_arrays(resource))
         done += len(rows)
         after = rows[-1][0]
+
+
+async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, part_ts, resource: dict):
+    """The row's partition time as the mapping computes it now; moved there if it was elsewhere
+    (its side rows dropped: the caller's reindex writes them again under the new key)."""
+    clinical = m.clinical_time(resource)
+    target = ids.clamp(clinical) if clinical is not None else part_ts   # untimed: kept where written
+    if target == part_ts:
+        return part_ts
+    await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)", m.table, org, target)
+    drops = [f"drop_{k} AS (DELETE FROM {m.table}_{k} WHERE org_id = $1 AND id = $2 AND part_ts = $3)"
+             for k in catalog.kinds(m.resource_type)]
+    await conn.execute(f"WITH {', '.join(drops)} UPDATE {m.table} SET part_ts = $4 "
+                       "WHERE org_id = $1 AND id = $2 AND part_ts = $3", org, id_, part_ts, target)
+    await move_directory(conn, m, org, id_, target)
+    return target
 
 
 async def reindex_all(conn: asyncpg.Connection) -> int:

@@ -225,7 +225,7 @@ async def update(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: st
     where = _bounds(current.month) if m.time_partitioned else ()
     await conn.execute(st.update, org, id_, *where, *values)
     if m.time_partitioned and ids.month_index(draft.part_ts) != current.month:
-        await _move_directory(conn, m, org, id_, draft.part_ts)
+        await move_directory(conn, m, org, id_, draft.part_ts)
     return Saved(id_, version, ts, text, False)
 
 
@@ -233,7 +233,7 @@ def _month_ts(part_ts: datetime) -> datetime:
     return ids.month_start(ids.month_index(part_ts))
 
 
-async def _move_directory(conn, m: ResourceMapping, org: int, id_: str, part_ts: datetime) -> None:
+async def move_directory(conn, m: ResourceMapping, org: int, id_: str, part_ts: datetime) -> None:
     if _directory_needed(m, id_, part_ts):
         await conn.execute(DIRECTORY_SET, org, m.resource_type, id_, _month_ts(part_ts))
     else:

@@ -112,6 +112,42 @@ async def test_partitions_are_created_on_demand_and_extreme_dates_are_clamped(fh
     assert [e["resource"]["id"] for e in r.json()["entry"]] == [ancient["id"]]
 
 
+async def _encounter_ids(fhir, marker: str, date: str) -> list[str]:
+    r = await fhir.get("/Encounter", params={"identifier": f"urn:test|{marker}", "date": date})
+    assert r.status_code == 200, r.text
+    return [e["resource"]["id"] for e in r.json().get("entry", [])]
+
+
+async def test_an_ongoing_encounter_is_filed_at_the_end_of_time_and_moves_when_it_ends(fhir, owner):
+    """A range is filed by its last instant (mappings/base.py): an open one under the last month a
+    server id can name, so that date=ge searches, which prune the months before their date, still
+    find it; when it ends, its row moves to the month it ended in."""
+    org = await default_org(owner)
+    marker = uuid.uuid4().hex
+    body = {**samples.encounter(start="2019-03-01T08:00:00Z"), "status": "in-progress",
+            "identifier": [{"system": "urn:test", "value": marker}]}
+    del body["period"]["end"]
+    enc = await create(fhir, body)
+    where = "SELECT tableoid::regclass::text FROM encounters WHERE id = $1"
+    assert await owner.fetchval(where, enc["id"]) == f"encounters_o{org}_{ids.PART_TS_MAX:%Y}m{ids.PART_TS_MAX:%m}"
+    assert await _encounter_ids(fhir, marker, "ge2026-01-01") == [enc["id"]]
+    assert await _encounter_ids(fhir, marker, "gt2999") == [enc["id"]]
+    assert await _encounter_ids(fhir, marker, "eb2019-03-01") == []
+    # It ends: a new version whose row lives in the month of its end, found through the directory.
+    ended = {**enc, "status": "finished", "period": {"start": "2019-03-01T08:00:00Z", "end": "2024-05-20T10:00:00Z"}}
+    r = await fhir.put(f"/Encounter/{enc['id']}", content=orjson.dumps(ended))
+    assert r.status_code == 200, r.text
+    assert await owner.fetchval(where, enc["id"]) == f"encounters_o{org}_2024m05"
+    read = await fhir.get(f"/Encounter/{enc['id']}")
+    assert read.status_code == 200 and read.json()["meta"]["versionId"] == "2"
+    assert (await fhir.get(f"/Encounter/{enc['id']}/_history/1")).json()["status"] == "in-progress"
+    assert await _encounter_ids(fhir, marker, "ge2026-01-01") == []
+    assert await _encounter_ids(fhir, marker, "ge2024-05-19") == [enc["id"]]
+    assert await _encounter_ids(fhir, marker, "gt2020") == [enc["id"]]
+    assert await _encounter_ids(fhir, marker, "eb2024-06") == [enc["id"]]
+    assert await _encounter_ids(fhir, marker, "lt2019-04") == [enc["id"]]   # no bounds: still found
+
+
 async def test_months_ahead_exist_for_a_new_tenant(owner):
     org = await owner.fetchval("SELECT org_id FROM tenants WHERE slug = 'globex'")
     now = resources.now()

@@ -58,12 +58,14 @@ async def _fill(conn, org: int) -> None:
                       ('name', 'fam' || (i % 5000)), ('name', 'giv' || (i % 700))) x(p, v);
     INSERT INTO encounters (org_id, id, part_ts, version_id, verb, last_updated, resource, status, subject,
                             period_start, period_end)
-    SELECT {org}, 'e' || i, t, 1, 'c', now(), '{{}}', 'finished', 'Patient/p' || (i % 20000), t, t + interval '1 hour'
+    SELECT {org}, 'e' || i, t + interval '1 hour' - interval '1 microsecond', 1, 'c', now(), '{{}}', 'finished',
+           'Patient/p' || (i % 20000), t, t + interval '1 hour'
     FROM generate_series(1, 60000) i, LATERAL (SELECT '{start.isoformat()}'::timestamptz
                                                       + (i % 700) * interval '1 day' AS t) x;
     INSERT INTO observations (org_id, id, part_ts, version_id, verb, last_updated, resource, status, subject,
                               effective_start, effective_end)
-    SELECT {org}, 'o' || i, t, 1, 'c', now(), '{{}}', 'final', 'Patient/p' || (i % 20000), t, t + interval '1 second'
+    SELECT {org}, 'o' || i, t + interval '1 second' - interval '1 microsecond', 1, 'c', now(), '{{}}', 'final',
+           'Patient/p' || (i % 20000), t, t + interval '1 second'
     FROM generate_series(1, 100000) i, LATERAL (SELECT '{start.isoformat()}'::timestamptz
                                                        + (i % 700) * interval '1 day' AS t) x;
     INSERT INTO observations_tok (org_id, part_ts, id, param, system, code)
@@ -192,6 +194,12 @@ async def test_recent_encounters_of_a_patient(owner, planner):
     _assert_plan(scans, planner, "subject_period_start")
 
 
+async def test_encounters_of_a_patient_since_a_date(owner, planner):
+    since, months = _since(100)
+    scans = await _plan(owner, planner, "Encounter", [("patient", "Patient/p42"), ("date", f"ge{since}")])
+    _assert_plan(scans, planner, "subject_period_start", months)
+
+
 async def test_upcoming_appointments_by_practitioner_and_by_location(owner, planner):
     today = NOW.date().isoformat()
     ahead = tuple(_month(_shift(i)) for i in range(0, 4))
@@ -205,12 +213,20 @@ async def test_active_medication_requests_of_a_patient(owner, planner):
     _assert_plan(scans, planner, "subject_status")
 
 
+def _since(days: int) -> tuple[str, tuple[str, ...]]:
+    """The date `days` ago, and the months from its own to the last one made (3 ahead)."""
+    day = (NOW - timedelta(days=days)).date()
+    first = ids.month_index(datetime(day.year, day.month, 1, tzinfo=timezone.utc)) - ids.month_index(NOW)
+    return day.isoformat(), tuple(_month(_shift(i)) for i in range(first, 4))
+
+
 async def test_recent_labs_and_vitals_by_code(owner, planner):
-    since = (NOW - timedelta(days=60)).date().isoformat()
+    since, months = _since(60)
     busy = _shift(-2)   # a month with data
     scans = await _plan(owner, planner, "Observation", [("patient", "Patient/p42"), ("code", "http://loinc.org|c7"),
                                                        ("date", f"ge{since}")])
-    _assert_plan(scans, planner, "subject_effective_start")
+    # A range is filed by its end (mappings/base.py), so "since" prunes the months before it.
+    _assert_plan(scans, planner, "subject_effective_start", months)
     scans = await _plan(owner, planner, "Observation", [("code", "http://loinc.org|c7"),
                                                        ("date", f"{busy:%Y-%m}")])
     _assert_plan(scans, planner, "_code_idx", (_month(busy),))   # GIN on the codes column

@@ -1228,6 +1228,46 @@ async def test_ap_tolerance_returns_what_the_oracle_says(http, world, data):
         await check(http, world, "Observation", resources, [*clauses, by_tag], 1000)
 
 
+# --- partition filing, close up ------------------------------------------------------------------
+# A range-valued partitioning date (an Encounter's period, an Observation's effective[x], a
+# MedicationRequest's authoredOn at year or month precision) files its row under its last instant,
+# and date searches prune months by that (searchparams/partitions.py). Here the ranges span months
+# and years or are open at either end, and the searched dates fall inside, between and around them.
+
+OBSERVATION = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+MEDICATION_REQUEST = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                      "medicationCodeableConcept": {"text": "m"}, "subject": {"reference": f"{OTHER}/Patient/x1"}}
+SPAN_DATES = ["2018", "2019-11", "2019-12-31", "2020-01-15T10:00:00Z", "2020-02", "2020-06-30T23:59:59Z", "2021",
+              "2023-05-02"]
+SPAN_QUERIES = [*SPAN_DATES, "2018-06-15", "2018-11", "2019", "2019-11-20", "2020-02-10", "2020-03", "2020-04-15",
+                "2021-07", "2022", "2030", "1990-01-01"]
+_SPANNED = {
+    "Encounter": lambda p: {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}, "period": p},
+    "Observation": lambda p: {**OBSERVATION, "effectivePeriod": p},
+    "MedicationRequest": lambda p: {**MEDICATION_REQUEST, "authoredOn": p.get("start") or p.get("end")},
+}
+_SPANNED_PARAM = {"Encounter": "date", "Observation": "date", "MedicationRequest": "authoredon"}
+
+
+@pytest.mark.parametrize("type_name", sorted(_SPANNED))
+@SETTINGS
+@given(data=st.data())
+async def test_ranges_filed_by_their_end_are_found_by_every_prefix(http, world, type_name, data):
+    tag = {"system": TAG_SYSTEM, "code": uuid.uuid4().hex}
+    bodies = [_SPANNED[type_name](data.draw(period(SPAN_DATES), label="range")) for _ in range(data.draw(
+        st.integers(3, 6), label="how many"))]
+    for body in bodies:
+        body["meta"] = {"tag": [tag]}
+    resources = await create_all(http, world, bodies)
+    by_tag = Clause("_tag", None, (f"{escape(TAG_SYSTEM)}|{tag['code']}",))
+    for _ in range(QUERIES_PER_EXAMPLE):
+        values = data.draw(st.lists(st.tuples(st.sampled_from(DATE_PREFIXES), st.sampled_from(SPAN_QUERIES)),
+                                    min_size=1, max_size=2), label="values")
+        clause = Clause(_SPANNED_PARAM[type_name], None, tuple(p + v for p, v in values))
+        note(str(clause))
+        await check(http, world, type_name, resources, [clause, by_tag], 1000)
+
+
 def test_every_searched_parameter_is_supported():
     """The generator only searches parameters the server declares supported, with their R4 type."""
     for type_name, params in SEARCHED.items():
@@ -1283,11 +1323,8 @@ class Case:
             raise Deviation(f"GET /{type_name}?{key}={value}: server {sorted(got)}, R4 {sorted(want)}")
 
 
-OBSERVATION = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
 WITHOUT = {"Patient": {"resourceType": "Patient"}, "Observation": OBSERVATION,
            "Encounter": {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}}
-MEDICATION_REQUEST = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-                      "medicationCodeableConcept": {"text": "m"}, "subject": {"reference": f"{OTHER}/Patient/x1"}}
 CLAIM = {"resourceType": "Claim", "status": "active", "type": {"text": "t"}, "use": "claim",
          "patient": {"reference": f"{OTHER}/Patient/x1"}, "created": "2020-03-15",
          "provider": {"reference": f"{OTHER}/Organization/x1"}, "priority": {"text": "p"},

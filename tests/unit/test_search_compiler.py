@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fhirserver import ids
 from mappings import MAPPINGS
+from mappings.bindings import DateRange, binding
 from searchparams import ast
 from searchparams.parse import parse
+from searchparams.partitions import partition_bounds
 from searchparams.sqlgen.select import compile_page
 
 OBS, PAT = MAPPINGS["Observation"], MAPPINGS["Patient"]
@@ -40,8 +44,48 @@ def test_date_eq_on_the_partitioning_parameter_bounds_part_ts():
 
 
 def test_open_ended_prefixes_do_not_bound_part_ts_on_ranges():
-    q = compile_page(OBS, parse("Observation", [("date", "lt2021-04")], strict=True), 1, 10)
-    assert "part_ts" not in q.sql
+    for prefix in ("lt", "le", "ne", "ap"):
+        q = compile_page(OBS, parse("Observation", [("date", f"{prefix}2021-04")], strict=True), 1, 10)
+        assert "part_ts" not in q.sql, prefix
+
+
+def test_since_prefixes_bound_part_ts_on_ranges_filed_by_their_end():
+    april, may = datetime(2021, 4, 1, tzinfo=timezone.utc), datetime(2021, 5, 1, tzinfo=timezone.utc)
+    for prefix, bounds in (("ge", (april, None)), ("gt", (may, None)), ("sa", (may, None)), ("eb", (None, april)),
+                           ("eq", (april, may))):
+        for type_name in ("Observation", "Encounter", "MedicationRequest", "Claim"):
+            code = MAPPINGS[type_name].partition_param
+            assert partition_bounds(MAPPINGS[type_name], parse(type_name, [(code, f"{prefix}2021-04")],
+                                                                  strict=True)) == bounds, (type_name, prefix)
+    # the last month a server id can name holds every later time, open ends included
+    assert partition_bounds(OBS, parse("Observation", [("date", "ge9000")], strict=True)) == (ids.PART_TS_MAX, None)
+
+
+_RANGES = {"Observation": "effectivePeriod", "Encounter": "period"}
+_INSTANTS = {"Appointment": "start", "AuditEvent": "recorded"}
+_DATE_TIMES = {"MedicationRequest": "authoredOn", "Claim": "created"}
+
+
+def test_each_partitioning_date_is_filed_by_the_rule_its_search_bounds_assume():
+    """A parameter bound to one instant column is filed by that instant; any other by the last
+    instant of its range, an open one at the end of time (mappings/base.py)."""
+    timed = {t for t, m in MAPPINGS.items() if m.time_partitioned}
+    assert timed == set(_RANGES) | set(_INSTANTS) | set(_DATE_TIMES)
+    for type_name in timed:
+        b = binding(type_name, MAPPINGS[type_name].partition_param)
+        assert (isinstance(b, DateRange) and b.start == b.end) == (type_name in _INSTANTS), type_name
+    filed = {t: MAPPINGS[t].clinical_time for t in timed}
+    at = datetime(2021, 4, 9, 10, 0, 0, tzinfo=timezone.utc)
+    for t, element in _INSTANTS.items():
+        assert filed[t]({element: "2021-04-09T10:00:00Z"}) == at
+    for t, element in _DATE_TIMES.items():
+        assert filed[t]({element: "2021-04"}) == datetime(2021, 4, 30, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    for t, element in _RANGES.items():
+        assert filed[t]({element: {"start": "2019-01-01", "end": "2021-04-09T10:00:00Z"}}) == \
+            at + timedelta(seconds=1, microseconds=-1)
+        assert ids.clamp(filed[t]({element: {"start": "2019-01-01"}})) == ids.PART_TS_MAX
+        assert filed[t]({element: {"end": "2021-04-09"}}) == \
+            datetime(2021, 4, 9, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 
 _values = st.text(alphabet=st.characters(min_codepoint=48, max_codepoint=122, blacklist_characters="\\,|$"),
