@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 
 import asyncpg
 import orjson
@@ -61,7 +62,8 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int)
         after = rows[-1][0]
 
 
-async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, part_ts, resource: dict):
+async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, part_ts: datetime,
+                  resource: dict) -> datetime:
     """The row's partition time as the mapping computes it now; moved there if it was elsewhere
     (its side rows dropped: the caller's reindex writes them again under the new key)."""
     clinical = m.clinical_time(resource)
