@@ -27,6 +27,7 @@ class Statements:
     locate_key_share: str
     read: str            # version_id, last_updated, resource
     reindex: str         # rewrite the hot columns and side rows of the current version in place
+    refile: str          # time-partitioned: move the row to part_ts $4, dropping its side rows
     history_latest: str  # version_id, deleted, last_updated of the newest history row
     history_version: str
     instance_history: str
@@ -114,8 +115,11 @@ def statements(m: ResourceMapping) -> Statements:
     side_ins, _ = _side_inserts(m, first + len(m.column_names), "$3")
     side_del = [f"del_{k} AS (DELETE FROM {t}_{k} WHERE {exact})" for k in catalog.kinds(m.resource_type)]
     reindex = f"WITH {', '.join(side_del + side_ins)} UPDATE {t} SET {col_sets} WHERE {exact}"
+    # refile: $1 org, $2 id, $3 part_ts, $4 the new part_ts; reindex then writes the side rows there
+    refile = f"WITH {', '.join(side_del)} UPDATE {t} SET part_ts = $4 WHERE {exact}" if timed else ""
     return Statements(
         reindex=reindex,
+        refile=refile,
         insert=insert,
         update=update,
         delete=delete,

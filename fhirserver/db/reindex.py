@@ -71,10 +71,7 @@ async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: s
     if target == part_ts:
         return part_ts
     await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)", m.table, org, target)
-    drops = [f"drop_{k} AS (DELETE FROM {m.table}_{k} WHERE org_id = $1 AND id = $2 AND part_ts = $3)"
-             for k in catalog.kinds(m.resource_type)]
-    await conn.execute(f"WITH {', '.join(drops)} UPDATE {m.table} SET part_ts = $4 "
-                       "WHERE org_id = $1 AND id = $2 AND part_ts = $3", org, id_, part_ts, target)
+    await conn.execute(statements(m).refile, org, id_, part_ts, target)
     await move_directory(conn, m, org, id_, target)
     return target
 

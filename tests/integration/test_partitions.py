@@ -112,7 +112,8 @@ async def test_partitions_are_created_on_demand_and_extreme_dates_are_clamped(fh
     assert [e["resource"]["id"] for e in r.json()["entry"]] == [ancient["id"]]
 
 
-async def _encounter_ids(fhir, marker: str, date: str) -> list[str]:
+async def encounter_ids(fhir, marker: str, date: str) -> list[str]:
+    """Ids of the Encounters with identifier urn:test|marker that match `date`."""
     r = await fhir.get("/Encounter", params={"identifier": f"urn:test|{marker}", "date": date})
     assert r.status_code == 200, r.text
     return [e["resource"]["id"] for e in r.json().get("entry", [])]
@@ -130,9 +131,9 @@ async def test_an_ongoing_encounter_is_filed_at_the_end_of_time_and_moves_when_i
     enc = await create(fhir, body)
     where = "SELECT tableoid::regclass::text FROM encounters WHERE id = $1"
     assert await owner.fetchval(where, enc["id"]) == f"encounters_o{org}_{ids.PART_TS_MAX:%Y}m{ids.PART_TS_MAX:%m}"
-    assert await _encounter_ids(fhir, marker, "ge2026-01-01") == [enc["id"]]
-    assert await _encounter_ids(fhir, marker, "gt2999") == [enc["id"]]
-    assert await _encounter_ids(fhir, marker, "eb2019-03-01") == []
+    assert await encounter_ids(fhir, marker, "ge2026-01-01") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "gt2999") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "eb2019-03-01") == []
     # It ends: a new version whose row lives in the month of its end, found through the directory.
     ended = {**enc, "status": "finished", "period": {"start": "2019-03-01T08:00:00Z", "end": "2024-05-20T10:00:00Z"}}
     r = await fhir.put(f"/Encounter/{enc['id']}", content=orjson.dumps(ended))
@@ -141,11 +142,11 @@ async def test_an_ongoing_encounter_is_filed_at_the_end_of_time_and_moves_when_i
     read = await fhir.get(f"/Encounter/{enc['id']}")
     assert read.status_code == 200 and read.json()["meta"]["versionId"] == "2"
     assert (await fhir.get(f"/Encounter/{enc['id']}/_history/1")).json()["status"] == "in-progress"
-    assert await _encounter_ids(fhir, marker, "ge2026-01-01") == []
-    assert await _encounter_ids(fhir, marker, "ge2024-05-19") == [enc["id"]]
-    assert await _encounter_ids(fhir, marker, "gt2020") == [enc["id"]]
-    assert await _encounter_ids(fhir, marker, "eb2024-06") == [enc["id"]]
-    assert await _encounter_ids(fhir, marker, "lt2019-04") == [enc["id"]]   # no bounds: still found
+    assert await encounter_ids(fhir, marker, "ge2026-01-01") == []
+    assert await encounter_ids(fhir, marker, "ge2024-05-19") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "gt2020") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "eb2024-06") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "lt2019-04") == [enc["id"]]   # no bounds: still found
 
 
 async def test_months_ahead_exist_for_a_new_tenant(owner):

@@ -9,7 +9,9 @@ import orjson
 
 from fhirserver import ids
 from fhirserver.db.reindex import ensure_current, reindex_all, signature
+from searchparams import catalog
 from tests import samples
+from tests.integration.test_partitions import encounter_ids
 
 
 async def test_reindex_restores_side_rows_and_hot_columns(fhir, owner):
@@ -44,21 +46,17 @@ async def test_reindex_refiles_a_row_the_old_rule_filed_by_its_start(fhir, owner
     old = datetime(2019, 1, 10, 8, tzinfo=timezone.utc)   # the period's start
     await owner.fetchval("SELECT fhir_ensure_month_partition('encounters', $1, $2)", org, old)
     async with owner.transaction():
-        for table in ("encounters", "encounters_tok", "encounters_ref", "encounters_date", "encounters_str"):
-            if await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
-                await owner.execute(f"UPDATE {table} SET part_ts = $2 WHERE id = $1", enc["id"], old)
+        for table in ["encounters"] + [f"encounters_{kind}" for kind in catalog.kinds("Encounter")]:
+            await owner.execute(f"UPDATE {table} SET part_ts = $2 WHERE id = $1", enc["id"], old)
         await owner.execute("INSERT INTO id_directory (org_id, resource_type, id, part_ts) "
                             "VALUES ($1, 'Encounter', $2, $3)", org, enc["id"], ids.month_start(ids.month_index(old)))
 
-    async def found(date: str) -> list[str]:
-        r = await fhir.get("/Encounter", params={"identifier": f"urn:test|{marker}", "date": date})
-        return [e["resource"]["id"] for e in r.json().get("entry", [])]
-    assert await found("ge2020-03") == []     # the old filing, pruned away
+    assert await encounter_ids(fhir, marker, "ge2020-03") == []     # the old filing, pruned away
     assert await reindex_all(owner) >= 1
-    assert await found("ge2020-03") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "ge2020-03") == [enc["id"]]
     assert await owner.fetchval("SELECT tableoid::regclass::text FROM encounters WHERE id = $1", enc["id"]) == \
         f"encounters_o{org}_2020m06"
     assert await owner.fetchval("SELECT count(*) FROM id_directory WHERE id = $1", enc["id"]) == 0
     assert (await fhir.get(f"/Encounter/{enc['id']}")).status_code == 200
-    assert await found("eq2019-01-10") == []
-    assert await found("sa2018") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "eq2019-01-10") == []
+    assert await encounter_ids(fhir, marker, "sa2018") == [enc["id"]]
