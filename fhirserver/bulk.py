@@ -36,6 +36,7 @@ from fhirserver.validation import Body, check_id, dumps_exact, loads_exact, pars
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.fhirtime import instant_text
+from mappings.sql import DIRECTORY_FIND
 from searchparams import catalog
 from searchparams.index import index_rows
 
@@ -218,14 +219,21 @@ class Writer:
         self.conn, self.org, self.partitions, self.pool = conn, org_id, partitions, pool
 
     async def _existing(self, m: ResourceMapping, batch: list[Prepared]) -> set[str]:
+        """Ids of the batch already stored, wherever their rows live. A resource may be filed
+        under another month than this copy's (an encounter exported open, then ended): the id
+        directory lists every row whose month its id does not name (every client id's), and
+        any other row lies in the month its server id names."""
+        wanted = [p.id for p in batch]
         if not m.time_partitioned:
             rows = await self.conn.fetch(f"SELECT id FROM {m.table} WHERE org_id = $1 AND id = ANY($2)",
-                                         self.org, [p.id for p in batch])
+                                         self.org, wanted)
             return {r[0] for r in rows}
+        rows = await self.conn.fetch(DIRECTORY_FIND, self.org, m.resource_type, wanted)
+        found = {r[0] for r in rows}
         by_month: dict[int, list[str]] = {}
-        for p in batch:
-            by_month.setdefault(ids.month_index(p.part_ts), []).append(p.id)
-        found: set[str] = set()
+        for id_ in wanted:
+            if id_ not in found and (month := ids.month_of(id_)) is not None:
+                by_month.setdefault(month, []).append(id_)
         for month, month_ids in by_month.items():   # one partition per query
             rows = await self.conn.fetch(
                 f"SELECT id FROM {m.table} WHERE org_id = $1 AND id = ANY($2) AND part_ts >= $3 AND part_ts < $4",

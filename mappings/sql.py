@@ -153,6 +153,7 @@ DIRECTORY_CLAIM = ("INSERT INTO id_directory (org_id, resource_type, id, part_ts
                    "ON CONFLICT (org_id, resource_type, id) DO UPDATE SET part_ts = id_directory.part_ts")
 DIRECTORY_SET = ("INSERT INTO id_directory (org_id, resource_type, id, part_ts) VALUES ($1, $2, $3, $4) "
                  "ON CONFLICT (org_id, resource_type, id) DO UPDATE SET part_ts = EXCLUDED.part_ts")
+DIRECTORY_FIND = "SELECT id FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = ANY($3)"
 DIRECTORY_REMOVE = "DELETE FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = $3"
 REFS_INCOMING = ("SELECT source_type, source_id FROM resource_refs "
                  "WHERE org_id = $1 AND target_type = $2 AND target_id = $3 "

@@ -6,11 +6,12 @@ import io
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import asyncpg
 import orjson
 
-from fhirserver import bulk
+from fhirserver import bulk, ids
 from fhirserver.bulk import Checkpoints, Writer, chunks, load_lines, read_lines
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.generate import generate
@@ -52,6 +53,31 @@ async def test_load_is_idempotent_and_searchable(tmp_path, owner, dsn, http):
     assert read["meta"]["versionId"] == "1" and read["id"] == "bo-7"
     assert (await http.get("/bulk-a/Patient", params={"family": "bulk2"})).json()["entry"][0]["resource"]["id"] == \
         "bp-2"
+
+
+async def test_a_resource_reloaded_with_another_clinical_month_counts_as_present(tmp_path, owner, dsn):
+    """An encounter exported while open (filed under the last month of all) and again once it
+    ended (filed under the month it ended) is the same resource: the second load finds it
+    present wherever its row lives, so there is never a second row for one id."""
+    ongoing = {**samples.encounter(start="2021-03-01T08:00:00Z"), "id": "enc-moves", "status": "in-progress"}
+    del ongoing["period"]["end"]
+    ended = {**ongoing, "status": "finished",
+             "period": {"start": "2021-03-01T08:00:00Z", "end": "2021-05-02T09:00:00Z"}}
+    server_like = ids.new_id(datetime(2020, 1, 5, tzinfo=timezone.utc))   # an id naming January 2020
+    early = {**samples.observation(when="2020-01-05T10:00:00Z"), "id": server_like}
+    late = {**early, "effectiveDateTime": "2022-07-01T10:00:00Z"}
+    writer, pool = await _writer(owner, dsn, "bulk-moves")
+    try:
+        first = await load_lines(writer, read_lines(str(_ndjson(tmp_path, [ongoing, early], "a.ndjson"))), "",
+                                 io.BytesIO())
+        second = await load_lines(writer, read_lines(str(_ndjson(tmp_path, [ended, late], "b.ndjson"))), "",
+                                  io.BytesIO())
+    finally:
+        await pool.close()
+    assert (first.loaded, first.present, first.rejected) == (2, 0, 0)
+    assert (second.loaded, second.present, second.rejected) == (0, 2, 0)
+    for table, id_ in (("encounters", "enc-moves"), ("observations", server_like)):
+        assert await owner.fetchval(f"SELECT count(*) FROM {table} WHERE id = $1", id_) == 1
 
 
 async def test_rejected_lines_are_written_with_their_outcome(tmp_path, owner, dsn):
