@@ -2,11 +2,13 @@
 
 The index signature hashes everything that decides a resource's hot columns and side-table
 rows (the search catalog, bindings, mapping columns, and INDEX_FORMAT, bumped by hand when
-searchparams/index.py changes how it reads values). `fhirserver migrate` (and the server at
-start) compares it with the one recorded in the database and, when it differs, rewrites
-every current resource's index rows from its stored JSON, and moves a row whose partition
-time the mapping now computes differently (with its side rows and id-directory entry) to
-where a search's partition bounds will look for it. Versions are not touched.
+searchparams/index.py changes how it reads values); the filing signature, what decides the
+month a row is filed under (FILING_FORMAT, bumped by hand). `fhirserver migrate` (and the
+server at start) compares both with those recorded in the database. A changed index
+signature rewrites every current resource's index rows from its stored JSON; a changed
+filing signature alone moves only the rows whose month changed (with their side rows and
+id-directory entry) to where a search's partition bounds will look for them, after reading
+every time-partitioned resource once. Versions are not touched.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from mappings.sql import statements
 from searchparams import catalog
 from searchparams.index import side_arrays
 
-# 2: a range-valued clinical time (an encounter's period) files its row by its last instant
-INDEX_FORMAT = 2
+INDEX_FORMAT = 1
+# Bumped by hand when what files a row under a month (a mapping's clinical time) changes; a
+# change of this alone moves the rows whose month changed and rewrites nothing else.
+# 2: ranges filed by their last instant (mappings/base.py)
+FILING_FORMAT = 2
 BATCH = 500
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,22 @@ def signature() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int) -> int:
+def filing_signature() -> str:
+    parts = [f"filing={FILING_FORMAT}"] + [f"{t}:{m.partition_param}" for t, m in sorted(MAPPINGS.items())
+                                           if m.time_partitioned]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def state() -> str:
+    """What fhir_index_state records: the index signature, then the filing signature."""
+    return f"{signature()}/{filing_signature()}"
+
+
+async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int, index: bool) -> int:
+    """Refile every row of `m` whose month changed and, with `index`, rewrite every row's index
+    rows; returns how many rows were written."""
+    if not index and not m.time_partitioned:
+        return 0
     st = statements(m)
     part = "part_ts" if m.time_partitioned else "NULL::timestamptz"
     done, after = 0, ""
@@ -54,11 +74,14 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int)
         async with conn.transaction():
             for id_, part_ts, text in rows:
                 resource = orjson.loads(text)
+                moved = False
                 if m.time_partitioned:
-                    part_ts = await _refile(conn, m, org, id_, part_ts, resource)
-                key = (org, id_, part_ts) if m.time_partitioned else (org, id_)
-                await conn.execute(st.reindex, *key, *m.column_values(resource), *side_arrays(resource))
-        done += len(rows)
+                    filed = await _refile(conn, m, org, id_, part_ts, resource)
+                    moved, part_ts = filed != part_ts, filed
+                if index or moved:
+                    key = (org, id_, part_ts) if m.time_partitioned else (org, id_)
+                    await conn.execute(st.reindex, *key, *m.column_values(resource), *side_arrays(resource))
+                    done += 1
         after = rows[-1][0]
 
 
@@ -76,26 +99,31 @@ async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: s
     return target
 
 
-async def reindex_all(conn: asyncpg.Connection) -> int:
-    """Rewrite the index rows of every current resource of every tenant (as the table owner)."""
+async def reindex_all(conn: asyncpg.Connection, index: bool = True) -> int:
+    """Rewrite the index rows of every current resource of every tenant and refile the rows
+    whose month changed (as the table owner); `index=False`: only the latter."""
     total = 0
     for (org,) in await conn.fetch("SELECT org_id FROM tenants ORDER BY org_id"):
         for m in MAPPINGS.values():
-            total += await _reindex_table(conn, m, org)
+            total += await _reindex_table(conn, m, org, index)
     return total
 
 
 async def ensure_current(conn: asyncpg.Connection) -> int | None:
-    """Reindex if the recorded signature differs; return how many resources were rewritten."""
+    """Reindex if the recorded index signature differs, else refile if the filing signature
+    does; return how many resources were rewritten (None: nothing to do)."""
     await conn.execute("CREATE TABLE IF NOT EXISTS fhir_index_state (id integer PRIMARY KEY CHECK (id = 1), "
                        "signature text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())")
-    current = signature()
+    current = state()
     recorded = await conn.fetchval("SELECT signature FROM fhir_index_state WHERE id = 1")
     if recorded == current:
         return None
-    count = await reindex_all(conn) if recorded is not None else 0
+    count = 0
+    if recorded is not None:   # a new database has nothing to rewrite
+        # A state recorded before filing was signed has the index signature alone.
+        count = await reindex_all(conn, index=recorded.partition("/")[0] != signature())
     await conn.execute("INSERT INTO fhir_index_state (id, signature) VALUES (1, $1) ON CONFLICT (id) DO UPDATE "
                        "SET signature = EXCLUDED.signature, updated_at = now()", current)
     if count:
-        log.info("search index rebuilt for %d resources", count)
+        log.info("search index: %d resources rewritten", count)
     return count

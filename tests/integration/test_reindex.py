@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import orjson
 
 from fhirserver import ids
-from fhirserver.db.reindex import ensure_current, reindex_all, signature
+from fhirserver.db.reindex import ensure_current, reindex_all, signature, state
 from searchparams import catalog
 from tests import samples
 from tests.integration.test_partitions import encounter_ids
@@ -31,13 +31,13 @@ async def test_a_changed_index_definition_triggers_a_rebuild(owner):
     assert await ensure_current(owner) is None   # the suite's database is current
     await owner.execute("UPDATE fhir_index_state SET signature = 'old'")
     assert await ensure_current(owner) >= 1
-    assert await owner.fetchval("SELECT signature FROM fhir_index_state") == signature()
+    assert await owner.fetchval("SELECT signature FROM fhir_index_state") == state()
 
 
-async def test_reindex_refiles_a_row_the_old_rule_filed_by_its_start(fhir, owner):
-    """Before ranges were filed by their last instant, an encounter lived in the month it began;
-    a "since" search now prunes that month. Reindexing moves the row, its side rows and its
-    directory entry to where the search looks."""
+async def _filed_by_start(fhir, owner) -> tuple[str, str, int]:
+    """An encounter of 2019-01 to 2020-06 whose row, side rows and directory entry are put back
+    where the rule before ranges were filed by their end left them (its start's month):
+    (marker, id, org)."""
     marker = uuid.uuid4().hex
     body = {**samples.encounter(start="2019-01-10T08:00:00Z"), "identifier": [{"system": "urn:test", "value": marker}]}
     body["period"]["end"] = "2020-06-02T08:00:00Z"
@@ -50,13 +50,33 @@ async def test_reindex_refiles_a_row_the_old_rule_filed_by_its_start(fhir, owner
             await owner.execute(f"UPDATE {table} SET part_ts = $2 WHERE id = $1", enc["id"], old)
         await owner.execute("INSERT INTO id_directory (org_id, resource_type, id, part_ts) "
                             "VALUES ($1, 'Encounter', $2, $3)", org, enc["id"], ids.month_start(ids.month_index(old)))
-
     assert await encounter_ids(fhir, marker, "ge2020-03") == []     # the old filing, pruned away
+    return marker, enc["id"], org
+
+
+async def test_a_changed_filing_alone_moves_only_the_rows_it_concerns(fhir, owner):
+    marker, enc_id, org = await _filed_by_start(fhir, owner)
+    patient = (await fhir.post("/Patient", content=orjson.dumps(samples.patient(family="Unmoved")))).json()
+    xmin = "SELECT xmin::text FROM patients WHERE id = $1"
+    before = await owner.fetchval(xmin, patient["id"])
+    await owner.execute("UPDATE fhir_index_state SET signature = $1", f"{signature()}/old")
+    assert await ensure_current(owner) >= 1
+    assert await encounter_ids(fhir, marker, "ge2020-03") == [enc_id]
+    assert await owner.fetchval(xmin, patient["id"]) == before     # not rewritten
+    assert await owner.fetchval("SELECT signature FROM fhir_index_state") == state()
+    assert await ensure_current(owner) is None
+
+
+async def test_reindex_refiles_a_row_the_old_rule_filed_by_its_start(fhir, owner):
+    """Before ranges were filed by their last instant, an encounter lived in the month it began;
+    a "since" search now prunes that month. Reindexing moves the row, its side rows and its
+    directory entry to where the search looks."""
+    marker, enc_id, org = await _filed_by_start(fhir, owner)
     assert await reindex_all(owner) >= 1
-    assert await encounter_ids(fhir, marker, "ge2020-03") == [enc["id"]]
-    assert await owner.fetchval("SELECT tableoid::regclass::text FROM encounters WHERE id = $1", enc["id"]) == \
+    assert await encounter_ids(fhir, marker, "ge2020-03") == [enc_id]
+    assert await owner.fetchval("SELECT tableoid::regclass::text FROM encounters WHERE id = $1", enc_id) == \
         f"encounters_o{org}_2020m06"
-    assert await owner.fetchval("SELECT count(*) FROM id_directory WHERE id = $1", enc["id"]) == 0
-    assert (await fhir.get(f"/Encounter/{enc['id']}")).status_code == 200
+    assert await owner.fetchval("SELECT count(*) FROM id_directory WHERE id = $1", enc_id) == 0
+    assert (await fhir.get(f"/Encounter/{enc_id}")).status_code == 200
     assert await encounter_ids(fhir, marker, "eq2019-01-10") == []
-    assert await encounter_ids(fhir, marker, "sa2018") == [enc["id"]]
+    assert await encounter_ids(fhir, marker, "sa2018") == [enc_id]
