@@ -88,6 +88,15 @@ def test_each_partitioning_date_is_filed_by_the_rule_its_search_bounds_assume():
             datetime(2021, 4, 9, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
 
+def test_one_reference_or_code_is_a_plain_equality_for_generic_plans():
+    """A generic plan estimates `col = $n` from the column's statistics but only guesses for
+    `col = ANY($n)`; on a rewritten claims table the guess picked a full primary-key scan."""
+    one = compile_page(MAPPINGS["Claim"], parse("Claim", [("patient", "p1"), ("status", "active")], strict=True), 1, 10)
+    assert "a0.patient = $2::text" in one.sql and "a0.status = $3::text" in one.sql
+    two = compile_page(MAPPINGS["Claim"], parse("Claim", [("patient", "p1,p2")], strict=True), 1, 10)
+    assert "a0.patient = ANY($2::text[])" in two.sql and two.params[1] == ["Patient/p1", "Patient/p2"]
+
+
 _values = st.text(alphabet=st.characters(min_codepoint=48, max_codepoint=122, blacklist_characters="\\,|$"),
                   min_size=1, max_size=12)
 
