@@ -126,9 +126,8 @@ def _narrowed(sc: Scope, code: str) -> bool:
 
 def _in(column: str, values: list[str], p: Params) -> str:
     """`column` is one of `values`. One value is a plain equality: a cached generic plan (chart
-    lookups, searchparams/plan.py) estimates it from the column's distinct count, whereas for
-    `= ANY($n)` it guesses, and after a reindex rewrote a claims table in id order that guess
-    chose each month's primary key over the patient index (10 ms against 1 ms a lookup)."""
+    lookups, searchparams/plan.py) estimates `= $n` from the column's statistics but guesses
+    for `= ANY($n)`, and a bad guess scanned each month's primary key (10 ms against 1)."""
     if len(values) == 1:
         return f"{column} = {p.add(values[0], 'text')}"
     return f"{column} = ANY({p.add(values, 'text[]')})"
