@@ -66,6 +66,7 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int,
     st = statements(m)
     part = "part_ts" if m.time_partitioned else "NULL::timestamptz"
     done, after = 0, ""
+    made: set[int] = set()   # months whose partition this pass has ensured
     while True:
         rows = await conn.fetch(f"SELECT id, {part}, resource FROM {m.table} WHERE org_id = $1 AND id > $2 "
                                 f"ORDER BY id LIMIT {BATCH}", org, after)
@@ -76,7 +77,7 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int,
                 resource = orjson.loads(text)
                 moved = False
                 if m.time_partitioned:
-                    filed = await _refile(conn, m, org, id_, part_ts, resource)
+                    filed = await _refile(conn, m, org, id_, part_ts, resource, made)
                     moved, part_ts = filed != part_ts, filed
                 if index or moved:
                     key = (org, id_, part_ts) if m.time_partitioned else (org, id_)
@@ -86,14 +87,16 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int,
 
 
 async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str, part_ts: datetime,
-                  resource: dict) -> datetime:
+                  resource: dict, made: set[int]) -> datetime:
     """The row's partition time as the mapping computes it now; moved there if it was elsewhere
     (its side rows dropped: the caller's reindex writes them again under the new key)."""
     clinical = m.clinical_time(resource)
     target = ids.clamp(clinical) if clinical is not None else part_ts   # untimed: kept where written
     if target == part_ts:
         return part_ts
-    await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)", m.table, org, target)
+    if ids.month_index(target) not in made:
+        await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)", m.table, org, target)
+        made.add(ids.month_index(target))
     await conn.execute(statements(m).refile, org, id_, part_ts, target)
     await move_directory(conn, m, org, id_, target)
     return target
