@@ -28,6 +28,9 @@ _MODIFIER_NOTES = {
 
 
 def _documentation(p: catalog.Param) -> str:
+    if p.code == "phonetic":
+        return ("Metaphone keys of each family and given name, whole and word by word; the value is one "
+                "name portion. Modifiers: :missing.")
     modifiers = sorted(MODIFIERS[p.type])
     text = f"Modifiers: {', '.join(':' + m for m in modifiers)}." if modifiers else "No modifiers."
     return text + _MODIFIER_NOTES.get(p.type, "")

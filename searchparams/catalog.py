@@ -46,7 +46,6 @@ NOT_SUPPORTED = {
     "_content": "full-text search over the whole resource is not implemented",
     "_text": "full-text search over the narrative is not implemented",
     "_query": "no named queries are defined",
-    "phonetic": "no phonetic matching algorithm is implemented",
 }
 
 

@@ -6,7 +6,8 @@ searchparams.fhirpath) and turns the typed nodes into rows of the type's side ta
 (a system and a code come from the same Coding; a date range is never merged).
 Row layouts, after (org_id, [part_ts,] id), which the SQL adds:
     tok  (param, system, code, text)     a coded value, or (param, NULL, NULL, folded text) for :text
-    str  (param, norm, exact)            norm: case- and accent-folded, for prefix and :contains
+    str  (param, norm, exact)            norm: case- and accent-folded, for prefix and :contains;
+                                         for `phonetic`, a name part's phonetic key (phonetic.py)
     date (param, lo, hi)                 [lo, hi), NULL for an open end
     ref  (param, target)                 "Type/id" for relative references, else the URL as written
     qty  (param, value, system, code, unit)
@@ -22,7 +23,7 @@ from itertools import product
 
 from mappings.extract import normalize_text
 from mappings.fhirtime import interval
-from searchparams import catalog
+from searchparams import catalog, phonetic
 from searchparams.catalog import COMPOSITE, DATE, QUANTITY, REFERENCE, STRING, TOKEN, Param
 from searchparams.fhirpath import Node
 
@@ -75,6 +76,22 @@ def _strings(param: str, node: Node) -> list[tuple]:
     else:
         texts = []
     return [(param, normalize_text(t), t) for t in texts if isinstance(t, str)]
+
+
+def _phonetic(param: str, node: Node) -> list[tuple]:
+    """(param, key, the name part) for each phonetic key of a HumanName's family and given names.
+    A name with no key (only a prefix, say) still gets a row, with the empty key no search
+    value has: the element is present, so `:missing=true` must not find it."""
+    value, kind = node
+    if kind != "HumanName" or not isinstance(value, dict):
+        return []
+    rows = []
+    for part in phonetic.PARTS:
+        got = value.get(part)
+        for text in got if isinstance(got, list) else ([got] if got else []):
+            if isinstance(text, str):
+                rows += [(param, k, text) for k in phonetic.keys(text)]
+    return rows or [(param, "", "")]
 
 
 def _span(node: Node) -> tuple | None:
@@ -213,7 +230,8 @@ def index_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
             system = _code_systems(resource_type).get(p.code)
             out[TOKEN] += [r for n in nodes for r in _tokens(p.code, n, system)]
         elif p.kind == STRING:
-            out[STRING] += [r for n in nodes for r in _strings(p.code, n)]
+            read = _phonetic if p.code == "phonetic" else _strings
+            out[STRING] += [r for n in nodes for r in read(p.code, n)]
         elif p.kind == DATE:
             out[DATE] += [r for n in nodes for r in _dates(p.code, n)]
         elif p.kind == REFERENCE:

@@ -221,6 +221,8 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
         raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for {p.type} parameter '{code}'")
     if modifier == "of-type" and code != "identifier":
         raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
+    if code == "phonetic" and modifier in ("exact", "contains"):
+        raise Refused("SP-MODIFIER", f"':{modifier}' does not apply to phonetic matching")
     if p.type == "token" and modifier in ("above", "below", "in", "not-in"):
         return ast.Clause(code, "not" if modifier == "not-in" else None, _concepts(raw, modifier))
     values = tuple(_value(p, piece, modifier or None, target_type, base) for piece in split_unescaped(raw, ","))

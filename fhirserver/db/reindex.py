@@ -1,14 +1,16 @@
 """Rebuilding search indexes in place when what is indexed changes.
 
-The index signature hashes everything that decides a resource's hot columns and side-table
-rows (the search catalog, bindings, mapping columns, and INDEX_FORMAT, bumped by hand when
-searchparams/index.py changes how it reads values); the filing signature, what decides the
-month a row is filed under (FILING_FORMAT, bumped by hand). `fhirserver migrate` (and the
-server at start) compares both with those recorded in the database. A changed index
-signature rewrites every current resource's index rows from its stored JSON; a changed
-filing signature alone moves only the rows whose month changed (with their side rows and
-id-directory entry) to where a search's partition bounds will look for them, after reading
-every time-partitioned resource once. Versions are not touched.
+Each stored type has an index signature: a hash of everything that decides its resources'
+hot columns and side-table rows (its search parameters, bindings, mapping columns, and
+INDEX_FORMAT, bumped by hand when searchparams/index.py changes how it reads values). The
+filing signature hashes what decides the month a row is filed under (FILING_FORMAT, bumped
+by hand). `fhirserver migrate` (and the server at start) compares them with those recorded
+in the database. A type whose index signature changed has every current resource's index
+rows rewritten from its stored JSON; the other types are left alone, so a new parameter of
+Patient rewrites patients, not a nation's observations. A changed filing signature moves
+only the rows whose month changed (with their side rows and id-directory entry) to where a
+search's partition bounds will look for them, after reading every time-partitioned
+resource once. Versions are not touched.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fhirserver.db.resources import move_directory
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.sql import statements
-from searchparams import catalog
+from searchparams import catalog, phonetic
 from searchparams.index import side_arrays
 
 INDEX_FORMAT = 1
@@ -37,14 +39,38 @@ BATCH = 500
 log = logging.getLogger(__name__)
 
 
+def _type_parts(t: str) -> list[str]:
+    m = MAPPINGS[t]
+    parts = [f"{t}:{m.column_names}"]
+    for code, p in catalog.supported(t).items():
+        parts.append(f"{t}.{code}:{p.kind}:{p.code_system}:{p.targets}:{p.definition.expression}"
+                     + (f":{phonetic.ALGORITHM}" if code == "phonetic" else ""))
+    return parts
+
+
+def type_signature(t: str) -> str:
+    """The index signature of one stored type."""
+    return hashlib.sha256("\n".join([f"format={INDEX_FORMAT}", *_type_parts(t)]).encode()).hexdigest()
+
+
 def signature() -> str:
-    parts = [f"format={INDEX_FORMAT}"]
-    for t in sorted(MAPPINGS):
-        m = MAPPINGS[t]
-        parts.append(f"{t}:{m.column_names}")
-        for code, p in catalog.supported(t).items():
-            parts.append(f"{t}.{code}:{p.kind}:{p.code_system}:{p.targets}:{p.definition.expression}")
+    """Every type's index signature, as recorded: `Type=hash;...`."""
+    return ";".join(f"{t}={type_signature(t)}" for t in sorted(MAPPINGS))
+
+
+def _legacy_signature() -> str:
+    """The one hash over all types that databases recorded before signatures were per type."""
+    parts = [f"format={INDEX_FORMAT}"] + [part for t in sorted(MAPPINGS) for part in _type_parts(t)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def stale_types(recorded: str) -> set[str]:
+    """The types whose index signature differs from the recorded index signature (all of them
+    if it is a legacy one-hash signature that differs)."""
+    if "=" not in recorded:
+        return set() if recorded == _legacy_signature() else set(MAPPINGS)
+    was = dict(part.split("=", 1) for part in recorded.split(";") if "=" in part)
+    return {t for t in MAPPINGS if was.get(t) != type_signature(t)}
 
 
 def filing_signature() -> str:
@@ -58,10 +84,12 @@ def state() -> str:
     return f"{signature()}/{filing_signature()}"
 
 
-async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int, index: bool) -> int:
-    """Refile every row of `m` whose month changed and, with `index`, rewrite every row's index
-    rows; returns how many rows were written."""
-    if not index and not m.time_partitioned:
+async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int, index: bool,
+                         refile: bool) -> int:
+    """With `refile`, move every row of `m` whose month changed; with `index`, rewrite every
+    row's index rows; returns how many rows were written."""
+    refile = refile and m.time_partitioned
+    if not index and not refile:
         return 0
     st = statements(m)
     part = "part_ts" if m.time_partitioned else "NULL::timestamptz"
@@ -76,7 +104,7 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int,
             for id_, part_ts, text in rows:
                 resource = orjson.loads(text)
                 moved = False
-                if m.time_partitioned:
+                if refile:
                     filed = await _refile(conn, m, org, id_, part_ts, resource, made)
                     moved, part_ts = filed != part_ts, filed
                 if index or moved:
@@ -102,13 +130,16 @@ async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: s
     return target
 
 
-async def reindex_all(conn: asyncpg.Connection, index: bool = True) -> int:
+async def reindex_all(conn: asyncpg.Connection, index: bool | set[str] = True, refile: bool = True) -> int:
     """Rewrite the index rows of every current resource of every tenant and refile the rows
-    whose month changed (as the table owner); `index=False`: only the latter."""
+    whose month changed (as the table owner). `index`: the types whose index rows are
+    rewritten (True: all, False: none); `refile`: whether rows are moved to the month their
+    mapping files them under now."""
     total = 0
     for (org,) in await conn.fetch("SELECT org_id FROM tenants ORDER BY org_id"):
-        for m in MAPPINGS.values():
-            total += await _reindex_table(conn, m, org, index)
+        for t, m in MAPPINGS.items():
+            rewrite = index is True or (index is not False and t in index)
+            total += await _reindex_table(conn, m, org, rewrite, refile)
     return total
 
 
@@ -124,7 +155,10 @@ async def ensure_current(conn: asyncpg.Connection) -> int | None:
     count = 0
     if recorded is not None:   # a new database has nothing to rewrite
         # A state recorded before filing was signed has the index signature alone.
-        count = await reindex_all(conn, index=recorded.partition("/")[0] != signature())
+        index_part, _, filing_part = recorded.partition("/")
+        stale, refile = stale_types(index_part), filing_part != filing_signature()
+        if stale or refile:
+            count = await reindex_all(conn, index=stale, refile=refile)
     await conn.execute("INSERT INTO fhir_index_state (id, signature) VALUES (1, $1) ON CONFLICT (id) DO UPDATE "
                        "SET signature = EXCLUDED.signature, updated_at = now()", current)
     if count:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, Tokens, binding
-from searchparams import ast, catalog
+from searchparams import ast, catalog, phonetic
 from searchparams.catalog import Param
 from searchparams.sqlgen import values
 from searchparams.sqlgen.params import Aliases, Params
@@ -78,6 +78,9 @@ def _side_value(sc: Scope, prm: Param, v: ast.Value, modifier: str | None) -> st
             return values.prefix_match("{s}.text", v.value, p)
         return values.token("{s}", v, p, prm.implicit_system)
     if prm.kind == catalog.STRING:
+        if prm.code == "phonetic":
+            key = phonetic.key(v.value)
+            return f"{{s}}.norm = {p.add(key)}" if key else "false"
         return values.text("{s}.norm", v, modifier, p, "{s}.exact")
     if prm.kind == catalog.DATE:
         return values.date_range("{s}.lo", "{s}.hi", v, p)

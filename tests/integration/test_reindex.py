@@ -8,7 +8,15 @@ from datetime import datetime, timezone
 import orjson
 
 from fhirserver import ids
-from fhirserver.db.reindex import ensure_current, reindex_all, signature, state
+from fhirserver.db.reindex import (
+    _legacy_signature,
+    ensure_current,
+    filing_signature,
+    reindex_all,
+    signature,
+    state,
+    type_signature,
+)
 from searchparams import catalog
 from tests import samples
 from tests.integration.test_partitions import encounter_ids
@@ -32,6 +40,27 @@ async def test_a_changed_index_definition_triggers_a_rebuild(owner):
     await owner.execute("UPDATE fhir_index_state SET signature = 'old'")
     assert await ensure_current(owner) >= 1
     assert await owner.fetchval("SELECT signature FROM fhir_index_state") == state()
+
+
+async def test_a_changed_type_rewrites_that_type_alone(fhir, owner):
+    patient = (await fhir.post("/Patient", content=orjson.dumps(samples.patient(family="Retyped")))).json()
+    obs = (await fhir.post("/Observation", content=orjson.dumps(samples.observation(patient["id"])))).json()
+    xmin = "SELECT xmin::text FROM {} WHERE id = $1"
+    before = {t: await owner.fetchval(xmin.format(t), i) for t, i in (("patients", patient["id"]),
+                                                                     ("observations", obs["id"]))}
+    recorded = state().replace(f"Patient={type_signature('Patient')}", "Patient=changed")
+    await owner.execute("UPDATE fhir_index_state SET signature = $1", recorded)
+    assert await ensure_current(owner) == await owner.fetchval("SELECT count(*) FROM patients")
+    assert await owner.fetchval(xmin.format("patients"), patient["id"]) != before["patients"]
+    assert await owner.fetchval(xmin.format("observations"), obs["id"]) == before["observations"]
+    assert await owner.fetchval("SELECT signature FROM fhir_index_state") == state()
+
+
+async def test_a_legacy_signature_that_still_holds_rewrites_nothing(owner):
+    await owner.execute("UPDATE fhir_index_state SET signature = $1", f"{_legacy_signature()}/{filing_signature()}")
+    assert await ensure_current(owner) == 0
+    assert await owner.fetchval("SELECT signature FROM fhir_index_state") == state()
+    assert signature().count("=") == len(catalog.stored_types())
 
 
 async def _filed_by_start(fhir, owner) -> tuple[str, str, int]:

@@ -21,9 +21,11 @@ async def test_capability_statement_is_valid_and_honest(fhir):
         "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"}
     params = {p["name"] for p in patient["searchParam"]}
     assert {"identifier", "family", "name", "birthdate", "_id", "_lastUpdated", "_tag"} <= params
-    assert "phonetic" not in params and "_content" not in params   # not supported, so not claimed
+    assert "_content" not in params   # not supported, so not claimed
     declined = [e["valueString"] for e in patient["extension"]]
-    assert any(d.startswith("phonetic: ") for d in declined)
+    assert any(d.startswith("_content: ") for d in declined)
+    phonetic = next(p for p in patient["searchParam"] if p["name"] == "phonetic")
+    assert "Metaphone" in phonetic["documentation"]
 
 
 async def test_bundles_and_outcomes_are_valid(fhir):

@@ -97,6 +97,19 @@ async def test_string_modifiers(world):
     assert await ids(world, "/Patient", name="nandu") == of(world, "cy")
 
 
+async def test_phonetic(world):
+    """Metaphone keys of family and given names: spellings that sound alike meet, others do not."""
+    assert await ids(world, "/Patient", phonetic="Smithe") == of(world, "ann", "bob")
+    assert await ids(world, "/Patient", phonetic="anne") == of(world, "ann")
+    assert await ids(world, "/Patient", phonetic="Nandoo") == of(world, "cy")   # accents folded
+    assert await ids(world, "/Patient", phonetic="Schmidt") == set()
+    assert await ids(world, "/Patient", phonetic="Bobb,Nandu") == of(world, "bob", "cy")
+    assert await ids(world, "/Patient", phonetic="123") == set()   # no letters, no key
+    strict = await world["client"].get("/Patient", params={"phonetic:exact": "Smith"},
+                                       headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400 and "phonetic" in strict.text
+
+
 async def test_token_modifiers(world):
     assert await ids(world, "/Observation", **{"code:text": "body w"}) == of(world, "w1", "w2")
     assert await ids(world, "/Observation", **{"status:not": "final"}) == of(world, "w2")

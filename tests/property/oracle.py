@@ -264,6 +264,27 @@ def string_parts(node: Node) -> list[str]:
     return out
 
 
+# `phonetic` ("some kind of phonetic matching algorithm", the server's choice): the server's
+# CapabilityStatement names Metaphone over each family and given name, whole and word by word,
+# the search value keyed whole. Written here from that description, on the library's encoder.
+def _metaphone_letters(text: str) -> str:
+    return "".join(c for c in fold(text) if "a" <= c <= "z")
+
+
+def phonetic_match(node: Node, value: str) -> bool:
+    import jellyfish
+    want = jellyfish.metaphone(_metaphone_letters(value)) if _metaphone_letters(value) else ""
+    if not want or node.type != "HumanName" or not isinstance(node.value, dict):
+        return False
+    for part in ("family", "given"):
+        got = node.value.get(part)
+        for text in got if isinstance(got, list) else [got] if isinstance(got, str) else []:
+            words = re.findall("[a-z]+", "".join(c if "a" <= c <= "z" else " " for c in fold(text)))
+            if want in {jellyfish.metaphone(w) for w in words} | {jellyfish.metaphone("".join(words))}:
+                return True
+    return False
+
+
 def string_match(node: Node, value: str, modifier: str | None) -> bool:
     for part in string_parts(node):
         if modifier == "exact":   # "match the entire supplied parameter, including casing and combining characters"
@@ -870,6 +891,8 @@ def clause_matches(resource: dict, clause: Clause | Has, ctx: Context) -> bool:
     implicit = IMPLICIT_SYSTEMS.get((resource["resourceType"], clause.code))
 
     def one(raw: str) -> bool:
+        if clause.code == "phonetic":
+            return any(phonetic_match(n, unescape(raw)) for n in found)
         if d.type == "string":
             return any(string_match(n, unescape(raw), mod) for n in found)
         if d.type == "token":

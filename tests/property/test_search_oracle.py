@@ -529,6 +529,12 @@ class Str:
 
 
 @dataclass(frozen=True)
+class Phon:
+    """A `phonetic` parameter: names and spellings that sound alike, or not."""
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Tok:
     """kind: coding (Coding/CodeableConcept), identifier, contact, code (primitive with an implied
     system), boolean, id."""
@@ -585,6 +591,7 @@ SEARCHED: dict[str, dict[str, object]] = {
     "Patient": {
         **COMMON, "active": BOOLEAN, "deceased": BOOLEAN,
         "name": Str(NAME_WORDS), "family": Str(tuple(FAMILIES)), "given": Str(tuple(GIVENS)),
+        "phonetic": Phon(tuple(FAMILIES + GIVENS) + ("Smithe", "SMYTHE", "Brian", "Dyck", "Joe", "Zoey", "ann")),
         "address": Str(ADDRESS_WORDS), "address-city": Str(tuple(CITIES)), "address-state": Str(tuple(STATES)),
         "address-postalcode": Str(tuple(POSTAL)), "address-country": Str(tuple(COUNTRIES)),
         "address-use": code_of("Patient", "address-use", ["home", "work", "temp"]),
@@ -895,6 +902,8 @@ def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
     if draw(st.integers(0, 9)) == 0:
         return Clause(code, "missing", (draw(st.sampled_from(["true", "false"])),))
     n = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    if isinstance(kind, Phon):
+        return Clause(code, None, tuple(escape(draw(st.sampled_from(kind.words))) for _ in range(n)))
     if isinstance(kind, Str):
         modifier = draw(st.sampled_from([None, None, "exact", "contains"]))
         values = draw(st.lists(string_query(kind.words, found), min_size=n, max_size=n))
@@ -1229,6 +1238,46 @@ async def test_ap_tolerance_returns_what_the_oracle_says(http, world, data):
         await check(http, world, "Observation", resources, [*clauses, by_tag], 1000)
 
 
+# --- phonetic, close up -------------------------------------------------------------------------
+# Names that sound alike under some encoders and not others (Soundex joins Jones and James,
+# Metaphone joins Catherine and Kathryn), several parts and words to a name, a name with no
+# family or given part; searched by names from the pool and spellings of them.
+
+SOUND_NAMES = ["Smith", "Smyth", "Schmidt", "Jones", "James", "Catherine", "Kathryn", "Smith-Jones", "O'Brien",
+               "Brian", "Meyer", "Maier", "Zoë", "Thompson"]
+SOUND_QUERIES = [*SOUND_NAMES, "Smithe", "JONES", "katharine", "Obrien", "Tomson", "Mayer", "zoe", "Jo", "x"]
+
+
+@st.composite
+def sounding_patient(draw) -> dict:
+    names = []
+    for _ in range(draw(st.integers(0, 2))):
+        n = {}
+        _put(n, "family", draw(maybe(st.sampled_from(SOUND_NAMES), 0.8)))
+        _put(n, "given", draw(st.lists(st.sampled_from(SOUND_NAMES), max_size=2)))
+        names.append(n if n else {"prefix": ["Dr"]})
+    return {"resourceType": "Patient", **({"name": names} if names else {})}
+
+
+@SETTINGS
+@given(data=st.data())
+async def test_phonetic_returns_what_the_oracle_says(http, world, data):
+    tag = {"system": TAG_SYSTEM, "code": uuid.uuid4().hex}
+    bodies = data.draw(st.lists(sounding_patient(), min_size=2, max_size=6), label="resources")
+    for body in bodies:
+        body["meta"] = {"tag": [tag]}
+    resources = await create_all(http, world, bodies)
+    by_tag = Clause("_tag", None, (f"{escape(TAG_SYSTEM)}|{tag['code']}",))
+    for _ in range(QUERIES_PER_EXAMPLE):
+        if data.draw(st.integers(0, 7), label="missing?") == 0:
+            clause = Clause("phonetic", "missing", (data.draw(st.sampled_from(["true", "false"])),))
+        else:
+            words = data.draw(st.lists(st.sampled_from(SOUND_QUERIES), min_size=1, max_size=2), label="values")
+            clause = Clause("phonetic", None, tuple(escape(w) for w in words))
+        note(str(clause))
+        await check(http, world, "Patient", resources, [clause, by_tag], 1000)
+
+
 # --- partition filing, close up ------------------------------------------------------------------
 # A range-valued partitioning date (an Encounter's period, an Observation's effective[x], a
 # MedicationRequest's authoredOn at year or month precision) files its row under its last instant,
@@ -1274,8 +1323,8 @@ def test_every_searched_parameter_is_supported():
         supported = catalog.supported(type_name)
         for code, kind in params.items():
             assert code in supported, (type_name, code)
-            want = {Str: ("string",), Tok: ("token",), Dt: ("date",), Qty: ("quantity", "number"), Ref: ("reference",),
-                    Uri: ("uri",)}
+            want = {Str: ("string",), Phon: ("string",), Tok: ("token",), Dt: ("date",), Qty: ("quantity", "number"),
+                    Ref: ("reference",), Uri: ("uri",)}
             assert supported[code].type in want[type(kind)], (type_name, code, supported[code].type)
 
 
