@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from fhirserver.spec import FHIR_VERSION, compartments
 from mappings import MAPPINGS
-from searchparams import catalog
+from searchparams import catalog, phonetic
 from searchparams.parse import MODIFIERS
 
 SOFTWARE_VERSION = "0.1.0"
@@ -28,9 +28,8 @@ _MODIFIER_NOTES = {
 
 
 def _documentation(p: catalog.Param) -> str:
-    if p.code == "phonetic":
-        return ("Metaphone keys of each family and given name, whole and word by word; the value is one "
-                "name portion. Modifiers: :missing.")
+    if p.code == phonetic.CODE:
+        return phonetic.DOCUMENTATION
     modifiers = sorted(MODIFIERS[p.type])
     text = f"Modifiers: {', '.join(':' + m for m in modifiers)}." if modifiers else "No modifiers."
     return text + _MODIFIER_NOTES.get(p.type, "")

@@ -230,7 +230,7 @@ def index_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
             system = _code_systems(resource_type).get(p.code)
             out[TOKEN] += [r for n in nodes for r in _tokens(p.code, n, system)]
         elif p.kind == STRING:
-            read = _phonetic if p.code == "phonetic" else _strings
+            read = _phonetic if p.code == phonetic.CODE else _strings
             out[STRING] += [r for n in nodes for r in read(p.code, n)]
         elif p.kind == DATE:
             out[DATE] += [r for n in nodes for r in _dates(p.code, n)]

@@ -18,7 +18,7 @@ from fhirserver.outcomes import Category, FhirError, Issue
 from mappings import MAPPINGS
 from mappings.extract import normalize_text
 from mappings.fhirtime import interval
-from searchparams import ast, catalog, terminology
+from searchparams import ast, catalog, phonetic, terminology
 from searchparams.catalog import Declined, Param
 
 MAX_COUNT = 1000
@@ -221,7 +221,7 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
         raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for {p.type} parameter '{code}'")
     if modifier == "of-type" and code != "identifier":
         raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
-    if code == "phonetic" and modifier in ("exact", "contains"):
+    if code == phonetic.CODE and modifier in ("exact", "contains"):
         raise Refused("SP-MODIFIER", f"':{modifier}' does not apply to phonetic matching")
     if p.type == "token" and modifier in ("above", "below", "in", "not-in"):
         return ast.Clause(code, "not" if modifier == "not-in" else None, _concepts(raw, modifier))

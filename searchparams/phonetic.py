@@ -18,20 +18,27 @@ import jellyfish
 
 from mappings.extract import normalize_text
 
+CODE = "phonetic"   # R4's code for it on every type that has it
 ALGORITHM = "metaphone/jellyfish-1"
+DOCUMENTATION = ("Metaphone keys of each family and given name, whole and word by word; the value is one "
+                 "name portion. Modifiers: :missing.")
 PARTS = ("family", "given")   # the parts R4 names; prefixes, suffixes and text are not name portions
 _LETTERS = re.compile(r"[a-z]+")
 
 
+def _words(text: str) -> list[str]:
+    return _LETTERS.findall(normalize_text(text))
+
+
 def key(text: str) -> str | None:
     """The key of one name portion: its letters after case and accent folding (None: no letters)."""
-    letters = "".join(_LETTERS.findall(normalize_text(text)))
+    letters = "".join(_words(text))
     return (jellyfish.metaphone(letters) or None) if letters else None
 
 
 def keys(text: str) -> set[str]:
     """The keys a stored name part is found by: the whole part's and each word's."""
-    words = _LETTERS.findall(normalize_text(text))
+    words = _words(text)
     found = {jellyfish.metaphone(w) for w in words}
     if len(words) > 1:
         found.add(jellyfish.metaphone("".join(words)))

@@ -78,7 +78,7 @@ def _side_value(sc: Scope, prm: Param, v: ast.Value, modifier: str | None) -> st
             return values.prefix_match("{s}.text", v.value, p)
         return values.token("{s}", v, p, prm.implicit_system)
     if prm.kind == catalog.STRING:
-        if prm.code == "phonetic":
+        if prm.code == phonetic.CODE:
             key = phonetic.key(v.value)
             return f"{{s}}.norm = {p.add(key)}" if key else "false"
         return values.text("{s}.norm", v, modifier, p, "{s}.exact")
