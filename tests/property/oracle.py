@@ -43,6 +43,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+import jellyfish
 from fhirpathpy import compile as fp_compile
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
@@ -267,19 +268,19 @@ def string_parts(node: Node) -> list[str]:
 # `phonetic` ("some kind of phonetic matching algorithm", the server's choice): the server's
 # CapabilityStatement names Metaphone over each family and given name, whole and word by word,
 # the search value keyed whole. Written here from that description, on the library's encoder.
-def _metaphone_letters(text: str) -> str:
-    return "".join(c for c in fold(text) if "a" <= c <= "z")
+def _letter_words(text: str) -> list[str]:
+    return "".join(c if "a" <= c <= "z" else " " for c in fold(text)).split()
 
 
 def phonetic_match(node: Node, value: str) -> bool:
-    import jellyfish
-    want = jellyfish.metaphone(_metaphone_letters(value)) if _metaphone_letters(value) else ""
+    letters = "".join(_letter_words(value))
+    want = jellyfish.metaphone(letters) if letters else ""
     if not want or node.type != "HumanName" or not isinstance(node.value, dict):
         return False
     for part in ("family", "given"):
         got = node.value.get(part)
         for text in got if isinstance(got, list) else [got] if isinstance(got, str) else []:
-            words = re.findall("[a-z]+", "".join(c if "a" <= c <= "z" else " " for c in fold(text)))
+            words = _letter_words(text)
             if want in {jellyfish.metaphone(w) for w in words} | {jellyfish.metaphone("".join(words))}:
                 return True
     return False
