@@ -36,6 +36,17 @@ class Settings:
     redis_url: str | None = None               # REDIS_URL: resource cache and rate limits in Redis
     cache_ttl_s: int = 900                     # FHIR_CACHE_TTL_S: cached versions expire (seed: 15 min)
     rate_limit: int = 0                        # FHIR_RATE_LIMIT: requests per client per minute; 0 = off
+    auth_issuer: str | None = None             # FHIR_AUTH_ISSUER: the trusted authorization server's `iss`
+    auth_jwks: str | None = None               # FHIR_AUTH_JWKS: its keys, an https URL or a file path
+    auth_audience: str | None = None           # FHIR_AUTH_AUDIENCE: one more accepted `aud` (a gateway's)
+    auth_authorize_url: str | None = None      # FHIR_AUTH_AUTHORIZE_URL: advertised in SMART discovery
+    auth_token_url: str | None = None          # FHIR_AUTH_TOKEN_URL: advertised in SMART discovery
+    allow_anonymous: bool = False              # --allow-anonymous: start off loopback with no issuer
+    cors_origins: tuple[str, ...] = ()         # FHIR_CORS_ORIGINS, comma-separated browser origins
+    audit_fail_open: bool = False              # FHIR_AUDIT_FAIL_OPEN: serve unaudited if the audit fails (unsafe)
+    audit_queue: int = 10000                   # FHIR_AUDIT_QUEUE: audit events waiting to be written, at most
+    clinical_earliest_year: int = 1900         # FHIR_CLINICAL_EARLIEST_YEAR: earlier times go to overflow
+    clinical_years_ahead: int = 2              # FHIR_CLINICAL_YEARS_AHEAD: later times go to overflow
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -57,6 +68,16 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             cache_ttl_s=int(env.get("FHIR_CACHE_TTL_S", "900")),
             rate_limit=int(env.get("FHIR_RATE_LIMIT", "0")),
+            auth_issuer=env.get("FHIR_AUTH_ISSUER") or None,
+            auth_jwks=env.get("FHIR_AUTH_JWKS") or None,
+            auth_audience=env.get("FHIR_AUTH_AUDIENCE") or None,
+            auth_authorize_url=env.get("FHIR_AUTH_AUTHORIZE_URL") or None,
+            auth_token_url=env.get("FHIR_AUTH_TOKEN_URL") or None,
+            cors_origins=tuple(o.strip() for o in env.get("FHIR_CORS_ORIGINS", "").split(",") if o.strip()),
+            audit_fail_open=_bool(env.get("FHIR_AUDIT_FAIL_OPEN"), False),
+            audit_queue=int(env.get("FHIR_AUDIT_QUEUE", "10000")),
+            clinical_earliest_year=int(env.get("FHIR_CLINICAL_EARLIEST_YEAR", "1900")),
+            clinical_years_ahead=int(env.get("FHIR_CLINICAL_YEARS_AHEAD", "2")),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
