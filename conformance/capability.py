@@ -45,21 +45,27 @@ def _declined(resource_type: str) -> list[dict]:
             for code, d in catalog.declined(resource_type).items()]
 
 
+_CHANGES = frozenset({"update", "patch", "delete"})
+
+
 def capability_statement(base_url: str, type_interactions: list[str], instance_interactions: list[str],
-                         search_supported: bool, system: list[str] = ()) -> dict:
+                         search_supported: bool, system: list[str] = (), security: dict | None = None,
+                         append_only: frozenset[str] = frozenset()) -> dict:
     resources = []
     for resource_type in sorted(MAPPINGS):
+        codes = [c for c in instance_interactions + type_interactions
+                 if resource_type not in append_only or c not in _CHANGES]
         entry: dict = {
             "type": resource_type,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
-            "interaction": [{"code": c} for c in instance_interactions + type_interactions],
+            "interaction": [{"code": c} for c in codes],
             "versioning": "versioned-update",
             "readHistory": True,
-            "updateCreate": True,
+            "updateCreate": resource_type not in append_only,
             "conditionalCreate": True,
             "conditionalRead": "full-support",
-            "conditionalUpdate": True,
-            "conditionalDelete": "single",
+            "conditionalUpdate": resource_type not in append_only,
+            "conditionalDelete": "not-supported" if resource_type in append_only else "single",
             "referencePolicy": ["literal", "local", "enforced"],
         }
         if search_supported:
@@ -77,7 +83,7 @@ def capability_statement(base_url: str, type_interactions: list[str], instance_i
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
-        "rest": [{"mode": "server", "resource": resources,
+        "rest": [{"mode": "server", **({"security": security} if security else {}), "resource": resources,
                   **({"interaction": [{"code": c} for c in system]} if system else {}),
                   "compartment": [f"http://hl7.org/fhir/CompartmentDefinition/{c[0].lower() + c[1:]}"
                                   for c in sorted(compartments()) if c in MAPPINGS]}],

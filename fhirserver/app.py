@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from fhirserver import metrics
+from fhirserver.audit.log import AuditLog
+from fhirserver.auth.gate import Gate
 from fhirserver.cache import ResourceCache
 from fhirserver.context import Services
 from fhirserver.db.partitions import PartitionCache, keep_months_ahead
@@ -83,7 +85,11 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
         limiter = RateLimiter(cache.client, settings.rate_limit)
         if settings.rate_limit and not cache.enabled:
             log.warning("FHIR_RATE_LIMIT is set but REDIS_URL is not: requests are not limited")
-        app.state.services = Services(settings, db, TenantDirectory(db), PartitionCache(), cache, limiter)
+        partitions = PartitionCache()
+        audit = AuditLog(db.primary.pool, partitions, max_queue=settings.audit_queue)
+        audit.start()
+        app.state.services = Services(settings, db, TenantDirectory(db), partitions, cache, limiter,
+                                      gate=Gate(settings), audit=audit)
         tasks = [asyncio.create_task(keep_months_ahead(db.primary.pool, settings.months_ahead))]
         if db.replicas:
             tasks.append(asyncio.create_task(monitor.run()))
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
         finally:
             for task in tasks:
                 task.cancel()
+            await audit.close()   # every event accepted is written before the pools close
             await cache.close()
             await db.close()
 

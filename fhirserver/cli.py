@@ -24,9 +24,29 @@ def _settings(args: argparse.Namespace) -> Settings:
                              workers=getattr(args, "workers", None))
 
 
+def _tenant_base(settings: Settings, slug: str) -> str:
+    root = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    return f"{root.rstrip('/')}/{slug}"
+
+
+def _check_exposure(settings: Settings, allow_anonymous: bool) -> None:
+    """No issuer means anonymous loopback callers are served: refuse any other address
+    unless the operator says so (remote callers still need a token then)."""
+    from fhirserver.auth.gate import is_loopback
+    if settings.auth_issuer:
+        return
+    if not is_loopback(settings.host) and not allow_anonymous:
+        raise SystemExit(f"fhirserver: refusing to listen on {settings.host} with no FHIR_AUTH_ISSUER: "
+                         "set FHIR_AUTH_ISSUER and FHIR_AUTH_JWKS, or pass --allow-anonymous "
+                         "(anonymous access stays limited to loopback callers)")
+    print("fhirserver: no FHIR_AUTH_ISSUER: anonymous requests are served on loopback only; "
+          "other callers need a token from `fhirserver token`", flush=True)
+
+
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
     settings = _settings(args)
+    _check_exposure(settings, args.allow_anonymous)
     cluster = None if settings.database_url else bootstrap.embedded_cluster(settings)
     dsn = asyncio.run(bootstrap.prepare(settings, cluster))
     os.environ[DSN_ENV] = dsn
@@ -106,13 +126,51 @@ def tenant_create(args: argparse.Namespace) -> None:
     asyncio.run(_admin(_settings(args), run))
 
 
+def _month(text: str) -> int:
+    from datetime import datetime, timezone
+
+    from fhirserver.ids import month_index
+    try:
+        return month_index(datetime.strptime(text, "%Y-%m").replace(tzinfo=timezone.utc))
+    except ValueError:
+        raise ValueError(f"not a month (YYYY-MM): {text!r}") from None
+
+
 def partitions(args: argparse.Namespace) -> None:
+    """Months ahead for every tenant; with --from/--to, those months too, whatever the clinical
+    window (rows of them waiting in a tenant's overflow partition move in); then the rows that
+    still wait in overflow partitions, per tenant."""
+    span = (_month(args.first), _month(args.last or args.first)) if args.first else None
+    if args.last and not args.first:
+        raise ValueError("--to needs --from")
+    if span and span[1] < span[0]:
+        raise ValueError("--to is before --from")
+
     async def run(conn):
-        from fhirserver.db.partitions import create_months_ahead
-        for org_id in [r[0] for r in await conn.fetch("SELECT org_id FROM tenants ORDER BY org_id")]:
+        from fhirserver.db.partitions import create_months, create_months_ahead, overflow_rows
+        tenants = await conn.fetch("SELECT org_id, slug FROM tenants ORDER BY org_id")
+        for org_id, _ in tenants:
             await create_months_ahead(conn, org_id, args.months_ahead)
+            if span:
+                await create_months(conn, org_id, *span)
         print(f"month partitions exist up to {args.months_ahead} months ahead for every tenant")
+        if span:
+            print(f"and from {args.first} to {args.last or args.first}")
+        for org_id, slug in tenants:
+            waiting = await overflow_rows(conn, org_id)
+            if waiting:
+                print(f"tenant {slug}: rows outside any month partition (overflow): "
+                      + ", ".join(f"{t} {n}" for t, n in waiting.items()))
     asyncio.run(_admin(_settings(args), run))
+
+
+def token(args: argparse.Namespace) -> None:
+    from fhirserver.auth.mint import mint, seconds
+    settings = _settings(args)
+    if settings.auth_issuer:
+        raise ValueError("FHIR_AUTH_ISSUER is set: this server trusts that issuer, not `fhirserver token`")
+    print(mint(settings.data_dir, _tenant_base(settings, args.tenant), args.scope, patient=args.patient,
+               fhir_user=args.fhir_user, ttl_s=seconds(args.ttl), subject=args.subject))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,7 +184,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", default=argparse.SUPPRESS, help="default ./.fhirserver")
     p.add_argument("--workers", type=int, help="worker processes (default FHIR_WORKERS or 1)")
     p.add_argument("--access-log", action="store_true")
+    p.add_argument("--allow-anonymous", action="store_true",
+                   help="start on a non-loopback address with no FHIR_AUTH_ISSUER (anonymous access stays "
+                        "limited to loopback callers)")
     p.set_defaults(run=serve)
+    tk = sub.add_parser("token", help="print an access token signed by the embedded default's key")
+    tk.add_argument("--tenant", default="default", help="the organisation (tenant slug) the token is for")
+    tk.add_argument("--scope", default="user/*.cruds", help="SMART scopes, space-separated")
+    tk.add_argument("--patient", help="the patient launch context (for patient/ scopes)")
+    tk.add_argument("--fhir-user", help="the user, e.g. Practitioner/123")
+    tk.add_argument("--subject", default="local-user", help="the token's sub")
+    tk.add_argument("--ttl", default="1h", help="lifetime: 3600, 15m, 1h, 2d")
+    tk.add_argument("--host")
+    tk.add_argument("--port", type=int)
+    tk.set_defaults(run=token)
     sub.add_parser("migrate", help="apply pending schema migrations (and rebuild search indexes if their "
                                     "definition changed)").set_defaults(run=migrate)
     sub.add_parser("reindex", help="rebuild the search index of every resource").set_defaults(run=reindex)
@@ -155,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     g.set_defaults(run=generate)
     part = sub.add_parser("partitions", help="create month partitions ahead of time (run daily)")
     part.add_argument("--months-ahead", type=int, default=3)
+    part.add_argument("--from", dest="first", metavar="YYYY-MM",
+                      help="also create the months from this one (outside the clinical window too)")
+    part.add_argument("--to", dest="last", metavar="YYYY-MM", help="... to this one (default: --from)")
     part.set_defaults(run=partitions)
     args = parser.parse_args(argv)
     try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from starlette.datastructures import Headers
 
+from fhirserver.auth.access import Access
 from fhirserver.cache import ResourceCache
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.pools import CONNECTION_ERRORS, Database, parse_lsn
@@ -29,6 +30,8 @@ class Services:
     partitions: PartitionCache
     cache: ResourceCache = field(default_factory=lambda: ResourceCache(None))   # no-op without REDIS_URL
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None, 0))
+    gate: object | None = None             # fhirserver.auth.gate.Gate: bearer tokens -> Access
+    audit: object | None = None            # fhirserver.audit.log.AuditLog: the audit trail's writer
 
 
 @dataclass(eq=False)
@@ -38,6 +41,9 @@ class Effects:
 
     lsn: int | None = None
     written: list[tuple[str, str, int]] = field(default_factory=list)   # (type, id, version)
+    # For the audit trail: what was read (type, id, JSON text) and the search query.
+    seen: list[tuple[str, str, str]] = field(default_factory=list)
+    query: str | None = None
 
     async def committed(self, conn: asyncpg.Connection) -> None:
         # After COMMIT the insert position is at or past the commit record, so a replica
@@ -52,13 +58,8 @@ class Effects:
     def wrote(self, resource_type: str, id_: str, version: int) -> None:
         self.written.append((resource_type, id_, version))
 
-
-@dataclass(frozen=True, slots=True)
-class User:
-    """Who is calling. Authentication (SMART on FHIR) fills this in a later issue."""
-
-    id: str = "anonymous"
-    scopes: tuple[str, ...] = ()
+    def saw(self, resource_type: str, id_: str, text: str) -> None:
+        self.seen.append((resource_type, id_, text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class RequestContext:
     media_type: str                        # what we answer with
     pretty: bool
     body: bytes = b""
-    user: User = field(default_factory=User)
+    access: Access | None = None           # who calls and what they may see (fhirserver/auth)
     unit: object | None = None             # interactions.units.Unit inside a transaction Bundle
     assigned_id: str | None = None         # a create's id, chosen in advance by a transaction Bundle
     consistency: int | None = None         # X-Consistency-Token: reads see at least this WAL position

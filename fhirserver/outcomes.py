@@ -17,6 +17,7 @@ class Category(Enum):
     """What went wrong, from the client's point of view; the value is the HTTP status."""
 
     INCORRECT = 400
+    UNAUTHENTICATED = 401
     FORBIDDEN = 403
     NOT_FOUND = 404
     NOT_ALLOWED = 405

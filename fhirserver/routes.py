@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhirserver import metrics, spec
+from fhirserver.auth.access import Access, Principal
+from fhirserver.auditing import Trail
 from fhirserver.context import RequestContext, Services
 from fhirserver.db.pools import CONNECTION_ERRORS, format_lsn, parse_lsn
 from fhirserver.headers import DEFAULT_PREFER, RequestHeaders, parse_prefer, response_type
@@ -41,6 +43,8 @@ from mappings import MAPPINGS
 log = logging.getLogger(__name__)
 CONSISTENCY_HEADER = "X-Consistency-Token"
 Handler = Callable[..., Awaitable[Response]]
+ADMIN = "admin"
+PUBLIC = Access(Principal(anonymous=True), ())   # for the public routes: no grants at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,26 +54,45 @@ class RouteDef:
     interaction: str | None     # CapabilityStatement code; None where a flag says it (conditional-*)
     handler: Handler
     level: str                  # "type", "instance" or "system"
+    permission: str | None      # SMART letter the type needs, ADMIN, "" (checked inside) or None (public)
 
 
 ROUTES: tuple[RouteDef, ...] = (
-    RouteDef("GET", ("metadata",), "capabilities", capabilities.capabilities, "system"),
-    RouteDef("POST", (), "transaction", bundle.process, "system"),   # and batch
-    RouteDef("POST", ("$import",), None, bulk_import.bulk_import, "system"),
-    RouteDef("GET", ("{type}", "_history"), "history-type", history.type_history, "type"),
-    RouteDef("POST", ("{type}", "_search"), "search-type", search.search_post, "type"),
-    RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance"),
-    RouteDef("GET", ("{type}", "{id}", "_history"), "history-instance", history.instance_history, "instance"),
-    RouteDef("GET", ("{type}", "{id}", "{compartment-type}"), None, search.search_compartment, "compartment"),
-    RouteDef("GET", ("{type}", "{id}"), "read", read.read, "instance"),
-    RouteDef("PUT", ("{type}", "{id}"), "update", update.update, "instance"),
-    RouteDef("PATCH", ("{type}", "{id}"), "patch", patch.patch, "instance"),
-    RouteDef("DELETE", ("{type}", "{id}"), "delete", delete.delete, "instance"),
-    RouteDef("GET", ("{type}",), "search-type", search.search_type, "type"),
-    RouteDef("POST", ("{type}",), "create", create.create, "type"),
-    RouteDef("PUT", ("{type}",), None, update.conditional_update, "type"),
-    RouteDef("DELETE", ("{type}",), None, delete.conditional_delete, "type"),
+    RouteDef("GET", ("metadata",), "capabilities", capabilities.capabilities, "system", None),
+    RouteDef("GET", (".well-known", "smart-configuration"), None, capabilities.smart_configuration, "system", None),
+    RouteDef("POST", (), "transaction", bundle.process, "system", ""),   # and batch; entries are checked each
+    RouteDef("POST", ("$import",), None, bulk_import.bulk_import, "system", ADMIN),
+    RouteDef("GET", ("{type}", "_history"), "history-type", history.type_history, "type", "s"),
+    RouteDef("POST", ("{type}", "_search"), "search-type", search.search_post, "type", "s"),
+    RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance", "r"),
+    RouteDef("GET", ("{type}", "{id}", "_history"), "history-instance", history.instance_history, "instance", "r"),
+    RouteDef("GET", ("{type}", "{id}", "{compartment-type}"), None, search.search_compartment, "compartment", "s"),
+    RouteDef("GET", ("{type}", "{id}"), "read", read.read, "instance", "r"),
+    RouteDef("PUT", ("{type}", "{id}"), "update", update.update, "instance", "u"),
+    RouteDef("PATCH", ("{type}", "{id}"), "patch", patch.patch, "instance", "u"),
+    RouteDef("DELETE", ("{type}", "{id}"), "delete", delete.delete, "instance", "d"),
+    RouteDef("GET", ("{type}",), "search-type", search.search_type, "type", "s"),
+    RouteDef("POST", ("{type}",), "create", create.create, "type", "c"),
+    RouteDef("PUT", ("{type}",), None, update.conditional_update, "type", "u"),
+    RouteDef("DELETE", ("{type}",), None, delete.conditional_delete, "type", "d"),
 )
+# Types whose resources are a record of what happened: no API client may change them.
+APPEND_ONLY = frozenset({"AuditEvent"})
+
+
+def authorize(access: Access, route: RouteDef, args: list) -> None:
+    """403 unless the caller's scopes allow the route on its resource type (SMART letters;
+    what each letter covers: fhirserver/auth/scopes.py). Bundle entries come here each."""
+    if not route.permission:
+        return
+    if route.permission == ADMIN:
+        access.require_admin()
+        return
+    type_name = args[2] if route.level == "compartment" else args[0].resource_type
+    if type_name in APPEND_ONLY and route.permission in ("u", "d"):
+        raise FhirError.of(Category.NOT_ALLOWED, "not-supported", "AUDIT-APPEND-ONLY",
+                           f"{type_name} resources cannot be changed or deleted")
+    access.require(type_name, route.permission)
 
 
 def implemented_interactions() -> tuple[list[str], list[str]]:
@@ -81,7 +104,7 @@ def implemented_interactions() -> tuple[list[str], list[str]]:
 
 def system_interactions() -> list[str]:
     """System-level codes; the one Bundle route serves both transaction and batch."""
-    found = {r.interaction for r in ROUTES if r.level == "system" and r.interaction != "capabilities"}
+    found = {r.interaction for r in ROUTES if r.level == "system" and r.permission is not None and r.interaction}
     return sorted(found | ({"batch"} if "transaction" in found else set()))
 
 
@@ -217,7 +240,7 @@ def _base_url(services: Services, request: Request, slug: str) -> str:
     return f"{root.rstrip('/')}/{slug}"
 
 
-async def _context(services: Services, request: Request, slug: str, method: str) -> RequestContext:
+async def _context(services: Services, request: Request, slug: str, method: str, access: Access) -> RequestContext:
     query = request.scope.get("query_string")   # parsed as Starlette's QueryParams parses it
     params = tuple(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else ()
     fmt = next((v for k, v in params if k == "_format"), None)
@@ -237,7 +260,7 @@ async def _context(services: Services, request: Request, slug: str, method: str)
         services=services, tenant=tenant, base_url=_base_url(services, request, slug), method=method,
         params=params, headers=headers, prefer=parse_prefer(prefer) if prefer else DEFAULT_PREFER,
         media_type=media, pretty=any(k == "_pretty" and v == "true" for k, v in params), body=body,
-        consistency=_consistency(headers.get(CONSISTENCY_HEADER)))
+        consistency=_consistency(headers.get(CONSISTENCY_HEADER)), access=access)
 
 
 def _consistency(token: str | None) -> int | None:
@@ -270,7 +293,7 @@ async def dispatch(request: Request) -> Response:
     services: Services = request.app.state.services
     method = "GET" if request.method == "HEAD" else request.method
     segments = [s for s in _path(request).split("/") if s]
-    route, args = None, []
+    route, args, trail = None, [], None
     try:
         if not segments:
             raise FhirError.of(Category.NOT_FOUND, "not-found", "HTTP-NO-TENANT",
@@ -279,7 +302,17 @@ async def dispatch(request: Request) -> Response:
             client = request.scope.get("client")
             await services.limiter.check(client[0] if client else "unknown")
         route, args = resolve(method, segments[1:])
-        ctx = await _context(services, request, segments[0], method)
+        base_url = _base_url(services, request, segments[0])
+        if route.permission is None:   # public: the CapabilityStatement and SMART discovery
+            access = PUBLIC
+        else:
+            trail = Trail(services, request, segments[0], base_url, route, args)
+            access = trail.access = await services.gate.access(request.scope, base_url, segments[0])
+            trail.check_ready()
+        ctx = await _context(services, request, segments[0], method, access)
+        if trail is not None:
+            trail.ctx = ctx
+        authorize(access, route, args)
         try:
             response = await route.handler(ctx, *args)
         except BaseException:
@@ -298,6 +331,8 @@ async def dispatch(request: Request) -> Response:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         response = error_response(FhirError.of(Category.FAULT, "exception", "SERVER-FAULT",
                                                "Internal server error; the request was not completed"))
+    if trail is not None:
+        response = await trail.record(response)
     interaction = (route.interaction or route.handler.__name__) if route else "none"
     resource_type = args[0].resource_type if route and route.shape[:1] == ("{type}",) else ""
     metrics.observe(interaction, resource_type, response.status_code, time.perf_counter() - started)

@@ -132,7 +132,18 @@ class AnyOf:
         return f"(or {' '.join(str(f) for f in self.filters)})"
 
 
-Filter = Clause | Chain | Has | AnyOf
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Filters AND-ed inside one node: a chain's or _has's inner search together with the
+    caller's confinement (searchparams/confine.py)."""
+
+    filters: tuple["Filter", ...]
+
+    def __str__(self) -> str:
+        return f"(and {' '.join(str(f) for f in self.filters)})"
+
+
+Filter = Clause | Chain | Has | AnyOf | AllOf
 
 
 @dataclass(frozen=True, slots=True)

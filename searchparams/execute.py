@@ -15,6 +15,8 @@ from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.bindings import Ref, binding
 from searchparams import ast
+from searchparams.confine import Policy
+from searchparams.parse import parse_filter
 from searchparams.sqlgen.select import Compiled, compile_count, compile_ids, compile_page
 
 MAX_INCLUDED = 1000
@@ -157,9 +159,10 @@ async def _fetch(conn, type_name: str, ids: list[str], org_id: int) -> list[tupl
 
 
 async def includes(conn: asyncpg.Connection, search: ast.Search, matches: list[tuple[str, str]],
-                   org_id: int) -> list[tuple[str, str, str]]:
+                   org_id: int, policy: Policy | None = None) -> list[tuple[str, str, str]]:
     """(type, id, resource) of _include and _revinclude targets of the page (and, with
-    :iterate, of what they bring in), each once, matches excluded, at most MAX_INCLUDED."""
+    :iterate, of what they bring in), each once, matches excluded, at most MAX_INCLUDED.
+    Under a `policy` only what it lets the caller see is included (or iterated from)."""
     seen = {(search.resource_type, id_) for id_, _ in matches}
     frontier = {search.resource_type: [id_ for id_, _ in matches]}
     out: list[tuple[str, str, str]] = []
@@ -168,7 +171,8 @@ async def includes(conn: asyncpg.Connection, search: ast.Search, matches: list[t
         for inc in search.includes:
             if round_ > 0 and not inc.iterate:
                 continue
-            for type_name, id_, text in await _one_include(conn, inc, frontier, org_id):
+            for type_name, id_, text in await _visible(conn, await _one_include(conn, inc, frontier, org_id),
+                                                       org_id, policy):
                 if (type_name, id_) not in seen and len(out) < MAX_INCLUDED:
                     seen.add((type_name, id_))
                     out.append((type_name, id_, text))
@@ -177,6 +181,23 @@ async def includes(conn: asyncpg.Connection, search: ast.Search, matches: list[t
             break
         frontier = found
     return out
+
+
+async def _visible(conn, rows: list[tuple[str, str, str]], org_id: int, policy: Policy | None):
+    """The rows whose resources `policy` lets the caller see, found by the compiler itself."""
+    if policy is None or not rows:
+        return rows
+    kept: set[tuple[str, str]] = set()
+    for type_name in {t for t, _, _ in rows}:
+        confinement = policy(type_name)
+        ids = sorted({i for t, i, _ in rows if t == type_name})
+        if confinement is None:
+            kept.update((type_name, i) for i in ids)
+            continue
+        m = MAPPINGS[type_name]
+        search = ast.Search(type_name, (parse_filter(type_name, "_id", ",".join(ids)), confinement), len(ids))
+        kept.update((type_name, i) for i in await matching_ids(conn, m, search, org_id, len(ids)))
+    return [r for r in rows if (r[0], r[1]) in kept]
 
 
 async def _one_include(conn, inc: ast.Include, frontier: dict[str, list[str]], org_id: int):

@@ -32,7 +32,7 @@ from fhirserver.db.resources import now
 from fhirserver.db.retry import retrying
 from fhirserver.db.tenancy import tenant_transaction
 from fhirserver.headers import check_body_type
-from fhirserver.interactions import conditional
+from fhirserver.interactions import conditional, guard
 from fhirserver.interactions.drafts import verify_targets
 from fhirserver.interactions.units import Unit
 from fhirserver.outcomes import Category, FhirError, Issue, invalid, operation_outcome
@@ -40,6 +40,7 @@ from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import dumps_exact, loads_exact, parse_json, validate
 from mappings import MAPPINGS
 from mappings.fhirtime import instant_text
+from searchparams.confine import confine
 from searchparams.execute import matching_ids
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -113,13 +114,15 @@ def _entry_response(response: Response, with_outcome: bool) -> dict:
 
 
 async def _run(ctx: RequestContext, e: Entry, unit: Unit | None, assigned: str | None = None) -> Response:
-    from fhirserver.routes import error_response, resolve  # the route table imports this module
+    from fhirserver.routes import authorize, error_response, resolve  # the route table imports this module
     sub = _sub_context(ctx, e, unit, assigned)
     if unit is not None:
         route, args = resolve(sub.method, e.path)
+        authorize(sub.access, route, args)
         return await route.handler(sub, *args)
     try:
         route, args = resolve(sub.method, e.path)
+        authorize(sub.access, route, args)
         return await route.handler(sub, *args)
     except FhirError as err:
         return error_response(err)
@@ -248,6 +251,9 @@ async def _rewrite(ctx: RequestContext, entries: list[Entry], unit: Unit) -> Non
             m = MAPPINGS[kind]
             items = parse_qsl(query, keep_blank_values=True)
             search = conditional.parse_criteria(m, items, where, ctx.base_url)
+            confined = guard.policy(ctx, kind, "s")
+            if confined is not None:   # a resource the caller cannot see cannot be referred to by search
+                search = confine(search, confined)
             found = await matching_ids(unit.conn, m, search, ctx.org_id, 2)
             if len(found) != 1:
                 category = Category.PRECONDITION if found else Category.INCORRECT

@@ -11,19 +11,31 @@ from functools import lru_cache
 from starlette.responses import Response
 
 from conformance.capability import capability_statement
+from fhirserver.auth.discovery import security
+from fhirserver.auth.discovery import smart_configuration as smart
 from fhirserver.context import RequestContext
+from fhirserver.settings import Settings
 from fhirserver.responses import fhir, json_bytes
 
 
 @lru_cache(maxsize=64)
-def _statement(base_url: str) -> bytes:
-    from fhirserver.routes import (
-        implemented_interactions,  # the route table is the source of truth
+def _statement(base_url: str, settings: Settings) -> bytes:
+    from fhirserver.routes import (  # the route table is the source of truth
+        APPEND_ONLY,
+        implemented_interactions,
+        system_interactions,
     )
     type_level, instance_level = implemented_interactions()
     return json_bytes(capability_statement(base_url, type_level, instance_level,
-                                           search_supported="search-type" in type_level))
+                                           search_supported="search-type" in type_level,
+                                           system=system_interactions(), security=security(settings),
+                                           append_only=APPEND_ONLY))
 
 
 async def capabilities(ctx: RequestContext) -> Response:
-    return fhir(_statement(ctx.base_url), media_type=ctx.media_type, pretty=ctx.pretty)
+    return fhir(_statement(ctx.base_url, ctx.services.settings), media_type=ctx.media_type, pretty=ctx.pretty)
+
+
+async def smart_configuration(ctx: RequestContext) -> Response:
+    """GET [base]/.well-known/smart-configuration (plain JSON, as SMART App Launch says)."""
+    return Response(json_bytes(smart(ctx.services.settings)), media_type="application/json")

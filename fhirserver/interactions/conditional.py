@@ -16,6 +16,8 @@ from fhirserver.context import RequestContext
 from fhirserver.outcomes import Category, FhirError, invalid
 from mappings.base import ResourceMapping
 from searchparams import ast
+from fhirserver.interactions import guard
+from searchparams.confine import confine
 from searchparams.execute import matching_ids
 from searchparams.parse import parse
 
@@ -51,6 +53,9 @@ async def single_match(conn: asyncpg.Connection, ctx: RequestContext, m: Resourc
     if lock_key is not None:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
                            f"{m.resource_type}?{lock_key}", ctx.org_id)
+    confined = guard.policy(ctx, m.resource_type, "s")
+    if confined is not None:   # a match the caller cannot see is no match
+        search = confine(search, confined)
     ids = await matching_ids(conn, m, search, ctx.org_id, 2)
     if len(ids) > 1:
         raise FhirError.of(Category.PRECONDITION, "multiple-matches", "COND-MULTIPLE",

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.headers import check_body_type
-from fhirserver.interactions import conditional
+from fhirserver.interactions import conditional, guard
 from fhirserver.interactions.drafts import check_targets, draft_from, parse_body
 from fhirserver.interactions.replies import resource_reply, written_reply
 from fhirserver.interactions.units import run, writing
@@ -31,7 +31,9 @@ async def create(ctx: RequestContext, m: ResourceMapping) -> Response:
                 if match is not None:
                     return await resources.read(conn, m, ctx.org_id, match)
             await check_targets(conn, ctx, local)
-            return await resources.create(conn, m, ctx.org_id, draft, ctx.assigned_id)
+            saved = await resources.create(conn, m, ctx.org_id, draft, ctx.assigned_id)
+            await guard.check_writable(conn, ctx, m, saved.id, "c", before=False)
+            return saved
 
     result = await run(ctx, attempt)
     if isinstance(result, resources.Saved):

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.headers import etag, parse_etag
-from fhirserver.interactions import conditional
+from fhirserver.interactions import conditional, guard
 from fhirserver.interactions.units import run, writing
 from fhirserver.responses import fhir, info_bytes
 from fhirserver.validation import check_id
@@ -37,6 +37,7 @@ async def delete(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
 
     async def attempt():
         async with writing(ctx) as conn:
+            await guard.check_writable(conn, ctx, m, id_, "d", before=True)
             return await resources.delete(conn, m, ctx.org_id, id_, if_match)
     return _reply(ctx, m, id_, await run(ctx, attempt))
 
@@ -51,6 +52,7 @@ async def conditional_delete(ctx: RequestContext, m: ResourceMapping) -> Respons
             match = await conditional.single_match(conn, ctx, m, query, lock_key=conditional.lock_key(criteria))
             if match is None:
                 return None, None
+            await guard.check_writable(conn, ctx, m, match, "d", before=True)
             return match, await resources.delete(conn, m, ctx.org_id, match, if_match)
     id_, version = await run(ctx, attempt)
     return _reply(ctx, m, id_, version)

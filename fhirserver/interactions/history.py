@@ -9,8 +9,8 @@ from starlette.responses import Response
 from fhirserver import bundles
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
-from fhirserver.interactions import units
-from fhirserver.outcomes import invalid
+from fhirserver.interactions import guard, units
+from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
@@ -45,6 +45,7 @@ def _reply(ctx: RequestContext, bundle: dict) -> Response:
 
 async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
+    await guard.check_readable(ctx, m, id_)
     since, count, kept = _options(ctx)
     cursor = ctx.param("_cursor")
     below = bundles.decode_cursor(cursor) if cursor else None
@@ -58,10 +59,16 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
         versions = versions[:count]
         nxt = kept + [("_cursor", bundles.encode_cursor(versions[-1].version_id))]
         links.append({"relation": "next", "url": bundles.link(url, nxt)})
+    for v in versions:
+        ctx.effects.saw(m.resource_type, v.id, v.resource or "")
     return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))
 
 
 async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
+    if guard.policy(ctx, m.resource_type, "s") is not None:
+        raise FhirError.of(Category.FORBIDDEN, "forbidden", "AUTH-HISTORY-CONFINED",
+                           "Type-level history is not served to a token confined to part of the type "
+                           "(a patient compartment or a scope constraint): read each resource's history")
     since, count, kept = _options(ctx)
     cursor = ctx.param("_cursor")
     after = None
@@ -79,4 +86,6 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
         last = versions[-1]
         token = bundles.encode_cursor([last.last_updated.isoformat(), last.id, last.version_id])
         links.append({"relation": "next", "url": bundles.link(url, kept + [("_cursor", token)])})
+    for v in versions:
+        ctx.effects.saw(m.resource_type, v.id, v.resource or "")
     return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))

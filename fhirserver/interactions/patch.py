@@ -16,7 +16,7 @@ from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.db.pools import Route
 from fhirserver.headers import check_body_type, parse_etag
-from fhirserver.interactions import units
+from fhirserver.interactions import guard, units
 from fhirserver.interactions.replies import written_reply
 from fhirserver.interactions.update import store_version
 from fhirserver.outcomes import Category, FhirError, invalid
@@ -43,6 +43,7 @@ def _apply(stored: str, patch: jsonpatch.JsonPatch, m: ResourceMapping, id_: str
 async def patch(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
     check_body_type(ctx.headers.get("content-type"), JSON_PATCH)
+    await guard.check_readable(ctx, m, id_)
     parse_json(ctx.body)   # 400 with the parser's position for malformed JSON
     operations = loads_exact(ctx.body)
     try:

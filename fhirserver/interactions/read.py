@@ -9,7 +9,7 @@ from starlette.responses import Response
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.headers import parse_etag, parse_http_date
-from fhirserver.interactions import units
+from fhirserver.interactions import guard, units
 from fhirserver.interactions.replies import resource_reply
 from fhirserver.outcomes import invalid
 from fhirserver.projection import project
@@ -47,7 +47,9 @@ async def _cached(ctx: RequestContext, m: ResourceMapping, id_: str, version: in
 
 async def read(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
+    await guard.check_readable(ctx, m, id_)
     stored = await _cached(ctx, m, id_, None)
+    ctx.effects.saw(m.resource_type, id_, stored.resource)
     if _not_modified(ctx, stored.version_id, stored.last_updated):
         return Response(status_code=304, headers=version_headers(stored.version_id, stored.last_updated))
     summary, elements = ctx.param("_summary"), ctx.param("_elements")
@@ -61,5 +63,7 @@ async def vread(ctx: RequestContext, m: ResourceMapping, id_: str, vid: str) -> 
     check_id(id_, f"{m.resource_type}.id")
     if not vid.isdigit() or len(vid) > 9:
         raise invalid(f"'{vid}' is not a version of this server (versions are 1, 2, 3, ...)", "RES-BAD-VERSION")
+    await guard.check_readable(ctx, m, id_)
     stored = await _cached(ctx, m, id_, int(vid))
+    ctx.effects.saw(m.resource_type, id_, stored.resource)
     return resource_reply(ctx, m.resource_type, stored)

@@ -8,7 +8,7 @@ keyset-paged: the `next` link carries an opaque cursor with the last row's sort 
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from starlette.responses import Response
@@ -16,7 +16,7 @@ from starlette.responses import Response
 from fhirserver import bundles
 from fhirserver.context import RequestContext
 from fhirserver.headers import check_body_type
-from fhirserver.interactions import units
+from fhirserver.interactions import guard, units
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.projection import project
 from fhirserver.responses import fhir, json_bytes
@@ -26,6 +26,7 @@ from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from searchparams import ast, execute
 from searchparams.catalog import supported
+from searchparams.confine import confine
 from searchparams.parse import parse
 from searchparams.sqlgen.select import cursor_valid
 
@@ -54,6 +55,10 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     search = parse(m.resource_type, items, strict=ctx.prefer.handling == "strict", base=ctx.base_url)
     if extra:
         search = replace(search, filters=search.filters + extra)
+    confined = guard.policy(ctx, m.resource_type, "s")
+    if confined is not None:
+        search = confine(search, confined)
+    ctx.effects.query = urlencode(items)
     cursor, backward = _cursor(m, search)
     if ctx.param("_explain") == "true":
         return await _explain(ctx, m, search, cursor, backward)
@@ -66,7 +71,8 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
             total = await execute.estimate(conn, m, search, ctx.org_id)
         rows, after, before = ([], None, None) if search.summary == "count" else \
             await execute.page(conn, m, search, ctx.org_id, cursor, backward)
-        included = await execute.includes(conn, search, rows, ctx.org_id) if search.includes and rows else []
+        included = await execute.includes(conn, search, rows, ctx.org_id, confined) \
+            if search.includes and rows else []
         return total, rows, after, before, included
     total, rows, after, before, included = await units.read(ctx, run)
     url = base or f"{ctx.base_url}/{m.resource_type}"
@@ -79,6 +85,10 @@ async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple
     if before is not None:
         links.append({"relation": "previous",
                       "url": bundles.link(url, applied + [("_cursor", bundles.encode_cursor({"before": before}))])})
+    for id_, text in rows:
+        ctx.effects.saw(m.resource_type, id_, text)
+    for type_name, id_, text in included:
+        ctx.effects.saw(type_name, id_, text)
     matches = [(id_, project(text, search.summary, search.elements)) for id_, text in rows]
     bundle = bundles.searchset(ctx.base_url, m.resource_type, matches, links, total, included)
     return fhir(json_bytes(bundle), media_type=ctx.media_type, pretty=ctx.pretty)

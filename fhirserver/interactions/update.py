@@ -7,7 +7,7 @@ from starlette.responses import Response
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.headers import check_body_type, parse_etag
-from fhirserver.interactions import conditional
+from fhirserver.interactions import conditional, guard
 from fhirserver.interactions.drafts import check_targets, draft_from, parse_body
 from fhirserver.interactions.replies import written_reply
 from fhirserver.interactions.units import run, writing
@@ -32,7 +32,10 @@ async def store_version(ctx: RequestContext, m: ResourceMapping, id_: str, body:
     async def attempt():
         async with writing(ctx) as conn:
             await check_targets(conn, ctx, local)
-            return await resources.update(conn, m, ctx.org_id, id_, draft, if_match, verb)
+            await guard.check_writable(conn, ctx, m, id_, "u", before=True)
+            saved = await resources.update(conn, m, ctx.org_id, id_, draft, if_match, verb)
+            await guard.check_writable(conn, ctx, m, id_, "c" if saved.created else "u", before=False)
+            return saved
     return await run(ctx, attempt)
 
 
@@ -60,8 +63,12 @@ async def conditional_update(ctx: RequestContext, m: ResourceMapping) -> Respons
             await check_targets(conn, ctx, local)
             target = match or body_id
             if target is None:
-                return await resources.create(conn, m, ctx.org_id, draft, ctx.assigned_id)
-            return await resources.update(conn, m, ctx.org_id, target, draft, if_match)
+                saved = await resources.create(conn, m, ctx.org_id, draft, ctx.assigned_id)
+            else:
+                await guard.check_writable(conn, ctx, m, target, "u", before=True)
+                saved = await resources.update(conn, m, ctx.org_id, target, draft, if_match)
+            await guard.check_writable(conn, ctx, m, saved.id, "c" if saved.created else "u", before=False)
+            return saved
 
     saved = await run(ctx, attempt)
     return written_reply(ctx, m.resource_type, saved)

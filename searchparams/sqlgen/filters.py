@@ -266,4 +266,6 @@ def condition(f: ast.Filter, sc: Scope) -> str:
         return _has(sc, f)
     if isinstance(f, ast.AnyOf):
         return _or([condition(g, sc) for g in f.filters])
+    if isinstance(f, ast.AllOf):
+        return "(" + " AND ".join(condition(g, sc) for g in f.filters) + ")" if f.filters else "true"
     raise AssertionError(type(f))

@@ -90,8 +90,11 @@ async def _caught_up(owner, replica: EmbeddedPostgres) -> None:
 
 @pytest_asyncio.fixture(scope="module")
 async def replicated(dsn, replica):
+    # Fail-open audit: these tests are about routing, and reads from the replica while the
+    # primary is down would otherwise be refused for want of an audit trail (that refusal is
+    # tested in tests/integration/test_security.py).
     settings = Settings(public_base_url="http://fhir.test", replica_urls=(replica.dsn("fhirtest"),),
-                        replica_max_lag_s=60, token_wait_s=0.3)
+                        replica_max_lag_s=60, token_wait_s=0.3, audit_fail_open=True)
     application = create_app(settings, dsn=dsn)
     async with application.lifespan():
         yield application

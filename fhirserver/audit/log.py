@@ -1,0 +1,219 @@
+"""The audit log: AuditEvents written off the request path, in batches, never silently lost.
+
+A request hands its event to `record`, which only puts it on a bounded queue. One
+background task takes up to `batch` events at a time, groups them by tenant, and writes
+each group in one transaction of COPYs, with the bulk loader's rows and Writer (so an
+AuditEvent stored here is indexed exactly like one POSTed: every search parameter works).
+
+When a write fails (the database is away, or refuses), the task keeps the batch and
+tries again with backoff; events already accepted are never dropped. Meanwhile `healthy`
+is False and `record`/`check` raise AuditUnavailable, so that a request for health data
+is answered 503 instead of being served unaudited (FHIR_AUDIT_FAIL_OPEN: the caller uses
+`strict=False`, which queues while there is room and counts what it must drop). The
+first successful write makes the log healthy again. `close` writes everything queued.
+
+Rows are written as the table owner (RESET ROLE), like $import: row-level security
+refuses COPY, and this writer is the server itself, not a caller. No `resource_refs`
+rows are written: that index exists for referential integrity, and an audit trail must
+never stop the deletion of a resource it mentions (every read of a Patient would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+import orjson
+
+from fhirserver import ids
+from fhirserver.bulk import Prepared, Writer
+from fhirserver.db.partitions import PartitionCache
+from fhirserver.db.resources import Verb, now
+from mappings import MAPPINGS
+from mappings.fhirtime import instant_text
+from searchparams.index import index_rows
+
+log = logging.getLogger(__name__)
+MAPPING = MAPPINGS["AuditEvent"]
+_YIELD_EVERY = 50   # indexing costs ~0.1 ms an event: let requests run between slices of a batch
+
+
+class AuditUnavailable(Exception):
+    """The audit trail cannot take an event now (writes failing, queue full, or closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    org_id: int
+    base_url: str
+    event: dict
+
+
+def prepare(org_id: int, base_url: str, event: dict, stamp: datetime) -> Prepared:
+    """The rows of one AuditEvent built by the server (so not validated again), with a
+    server id naming the month of `recorded`. The id is chosen once: a retry writes the
+    same ids, and Writer skips those a failed-looking commit had stored after all."""
+    part_ts = ids.clamp(MAPPING.clinical_time(event) or stamp)
+    id_ = ids.new_id(part_ts)
+    rest = {k: v for k, v in event.items() if k not in ("resourceType", "id", "meta")}
+    doc = {"resourceType": "AuditEvent", "id": id_,
+           "meta": {"versionId": "1", "lastUpdated": instant_text(stamp)}, **rest}
+    main = (id_, part_ts, 1, Verb.CREATE, stamp, orjson.dumps(doc).decode(),
+            *MAPPING.column_values(doc, base_url))
+    return Prepared(MAPPING, id_, part_ts, main, index_rows(doc, base_url), [], False)
+
+
+class AuditLog:
+    """A bounded queue of AuditEvents and the one task that writes them.
+
+    Counters for metrics: `written` (events stored), `failed_batches` (write attempts that
+    failed), `dropped` (events refused by `record(strict=False)` or unpreparable), `queued`.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, partitions: PartitionCache, *, max_queue: int = 10000,
+                 batch: int = 500, max_backoff: float = 5.0, write_timeout: float = 30.0) -> None:
+        self._pool, self._partitions = pool, partitions
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue(max_queue)
+        self._batch, self._max_backoff, self._write_timeout = batch, max_backoff, write_timeout
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self._healthy = True
+        self._accepted = self._settled = self._held = 0
+        self._progress = asyncio.Condition()
+        self.written = self.failed_batches = self.dropped = 0
+
+    @property
+    def healthy(self) -> bool:
+        """False from a failed write until a write succeeds."""
+        return self._healthy
+
+    @property
+    def queued(self) -> int:
+        """Events accepted and not yet written (the batch being retried included)."""
+        return self._queue.qsize() + self._held
+
+    def start(self) -> None:
+        """Start the writer task (call inside the running loop, once)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-log-writer")
+
+    def check(self) -> None:
+        """Raise AuditUnavailable unless an event recorded now would be accepted: the
+        request path calls this before serving health data, and `record` after."""
+        if self._closing:
+            raise AuditUnavailable("the audit log is closed")
+        if not self._healthy:
+            raise AuditUnavailable("audit events cannot be written to the database")
+        if self._queue.full():
+            raise AuditUnavailable(f"the audit queue is full ({self._queue.maxsize} events waiting)")
+
+    def record(self, org_id: int, base_url: str, event: dict, *, strict: bool = True) -> bool:
+        """Queue `event` for tenant `org_id`; never waits. Strict (the default): raises
+        AuditUnavailable when `check` would. Not strict (fail-open): queued whenever
+        there is room, even while writes fail; returns False if it had to be dropped."""
+        if strict:
+            self.check()
+        try:
+            if self._closing:
+                raise asyncio.QueueFull
+            self._queue.put_nowait(_Queued(org_id, base_url, event))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("audit event dropped (fail-open): queue full or log closed")
+            return False
+        self._accepted += 1
+        return True
+
+    async def flush(self) -> None:
+        """Wait until every event accepted before this call is written (or dropped as
+        unpreparable). Waits as long as writes fail: bound it with asyncio.timeout."""
+        if self._task is None:
+            raise RuntimeError("the audit log was not started")
+        target = self._accepted
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._settled >= target)
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Refuse new events, write everything queued (waiting at most `timeout` seconds),
+        then stop the writer. Events still unwritten after that are reported in the log."""
+        self._closing = True
+        if self._task is None:
+            if self._queue.empty():
+                return
+            self.start()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.flush()
+        except TimeoutError:
+            log.error("audit: %d events could not be written before shutdown", self.queued)
+        finally:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            items = await self._take()
+            groups = await self._prepare(items)
+            await self._write_all(groups)
+            self._held = 0
+            async with self._progress:
+                self._settled += len(items)
+                self._progress.notify_all()
+
+    async def _take(self) -> list[_Queued]:
+        items = [await self._queue.get()]
+        while len(items) < self._batch and not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        self._held = len(items)
+        return items
+
+    async def _prepare(self, items: list[_Queued]) -> dict[int, list[Prepared]]:
+        groups: dict[int, list[Prepared]] = {}
+        stamp = now()
+        for n, item in enumerate(items, 1):
+            try:
+                groups.setdefault(item.org_id, []).append(prepare(item.org_id, item.base_url, item.event, stamp))
+            except Exception as exc:   # a server bug: retrying cannot help; keep the event in the log
+                self.dropped += 1
+                log.error("audit event could not be stored (%s): %s", exc, orjson.dumps(item.event).decode())
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return groups
+
+    async def _write_all(self, groups: dict[int, list[Prepared]]) -> None:
+        """Write every group, retrying a failed one with backoff until it is stored."""
+        delay = 0.1
+        while groups:
+            org_id, prepared = next(iter(groups.items()))
+            try:
+                async with asyncio.timeout(self._write_timeout):   # a hung database counts as failing
+                    await self._write(org_id, prepared)
+            except Exception as exc:   # database away or refusing: keep the batch, try again
+                self.failed_batches += 1
+                self._healthy = False
+                log.warning("audit: could not write %d events of org %d (%s: %s); retrying in %.1f s",
+                            len(prepared), org_id, type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            del groups[org_id]
+            self.written += len(prepared)
+            if not self._healthy:
+                log.warning("audit: writing again after %d failed attempts", self.failed_batches)
+            self._healthy = True
+
+    async def _write(self, org_id: int, prepared: list[Prepared]) -> None:
+        # Partitions first, each in its own short transaction (bulk.Writer's rule); then the
+        # COPYs in one transaction on a connection that holds nothing else.
+        for month in {ids.month_index(p.part_ts) for p in prepared if p.part_ts is not None}:
+            await self._partitions.ensure(self._pool, MAPPING, org_id, ids.month_start(month))
+        async with self._pool.acquire() as conn:
+            if hasattr(conn, "bind_tenant"):   # the server's pool remembers tenant session settings
+                conn.bind_tenant(None)
+            await conn.execute("RESET ROLE")   # COPY runs as the owner (RLS does not allow COPY FROM)
+            stats = await Writer(conn, org_id, self._partitions, self._pool).write(prepared)
+        if stats.present:
+            log.info("audit: %d events were stored by an attempt that looked failed", stats.present)

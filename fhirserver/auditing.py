@@ -1,0 +1,113 @@
+"""One request's entry in the audit trail: who (the token's principal), from where (the
+client address), what (the resources read or written, the search query, the patients
+whose data was touched), which tenant, and the outcome, refusals (401/403) included.
+
+The event is built here and handed to the AuditLog (fhirserver/audit/log.py), which
+writes it off the request's path. If the trail cannot be written, health data is not
+served: `check_ready` answers 503 before the handler runs, and a read whose event
+cannot be queued is answered 503 instead of its data. A committed write keeps its answer
+(reporting it as failed would invite a duplicate) and the lost event is logged loudly.
+FHIR_AUDIT_FAIL_OPEN=true serves unaudited instead (unsafe; for break-glass only).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhirserver.audit.events import Access as Touched
+from fhirserver.audit.events import Actor, audit_event, patients_in
+from fhirserver.audit.log import AuditUnavailable
+from fhirserver.outcomes import Category, FhirError, Issue
+from fhirserver.responses import fhir, outcome_bytes
+
+log = logging.getLogger(__name__)
+MAX_ENTITIES = 200   # a page of 1,000 includes still names at most this many resources
+
+
+def _unavailable() -> FhirError:
+    return FhirError(Category.UNAVAILABLE, [Issue(
+        "transient", "The audit trail cannot be written now, so health data is not served; retry shortly",
+        "AUDIT-UNAVAILABLE")], {"Retry-After": "5"})
+
+
+class Trail:
+    """Collects what one request did and records it once the response is known."""
+
+    __slots__ = ("services", "request", "slug", "base_url", "route", "args", "access", "ctx")
+
+    def __init__(self, services, request: Request, slug: str, base_url: str, route, args: list) -> None:
+        self.services, self.request, self.slug, self.base_url = services, request, slug, base_url
+        self.route, self.args = route, args
+        self.access = self.ctx = None
+
+    def check_ready(self) -> None:
+        audit = self.services.audit
+        if audit is not None and not audit.healthy and not self.services.settings.audit_fail_open:
+            raise _unavailable()
+
+    async def record(self, response: Response) -> Response:
+        audit = self.services.audit
+        if audit is None:
+            return response
+        org_id = await self._org_id()
+        if org_id is None:
+            return response   # no such organisation: nothing of anyone's was touched
+        try:
+            audit.record(org_id, self.base_url, self._event(response.status_code))
+        except AuditUnavailable:
+            if self.services.settings.audit_fail_open:
+                log.warning("audit event dropped (FHIR_AUDIT_FAIL_OPEN): %s %s", self.request.method, self.slug)
+            elif self.ctx is not None and (self.ctx.effects.written or self.ctx.effects.lsn):
+                log.error("AUDIT EVENT LOST for a committed write by %s in %s", self._actor().sub, self.slug)
+            else:
+                err = _unavailable()
+                return fhir(outcome_bytes(err.issues), err.status, media_type="application/fhir+json", headers=err.headers)
+        return response
+
+    async def _org_id(self) -> int | None:
+        if self.ctx is not None:
+            return self.ctx.org_id
+        tenant = await self.services.tenants.get(self.slug)
+        return tenant.org_id if tenant is not None else None
+
+    def _actor(self) -> Actor:
+        client = self.request.scope.get("client")
+        principal = self.access.principal if self.access is not None else None
+        if principal is None:
+            return Actor(None, None, None, client[0] if client else None, anonymous=True)
+        return Actor(principal.sub, principal.client_id, principal.fhir_user, client[0] if client else None,
+                     anonymous=principal.anonymous)
+
+    def _event(self, status: int) -> dict:
+        touched, patients, query = [], set(), None
+        if self.ctx is not None:
+            effects = self.ctx.effects
+            query = effects.query
+            for type_, id_, text in effects.seen[:MAX_ENTITIES]:
+                touched.append(f"{type_}/{id_}")
+                patients |= patients_in(type_, id_, text)
+            for type_, id_, _ in effects.written[:MAX_ENTITIES]:
+                touched.append(f"{type_}/{id_}")
+                if type_ == "Patient":
+                    patients.add(f"Patient/{id_}")
+            if effects.written and self.ctx.body:
+                patients |= patients_in("", "", self.ctx.body.decode("utf-8", "replace"))
+        resource_type = self.args[0].resource_type if self.route.shape[:1] == ("{type}",) else None
+        if self.route.level == "instance" and not touched and resource_type:
+            touched.append(f"{resource_type}/{self.args[1]}")   # refused or not found: what was asked for
+        what = Touched(self.route.interaction or _operation(self.route), resource_type, tuple(dict.fromkeys(touched)),
+                       query, tuple(sorted(patients))[:MAX_ENTITIES], status, self.slug, self.base_url)
+        return audit_event(self._actor(), what, datetime.now(timezone.utc))
+
+
+def _operation(route) -> str:
+    name = route.handler.__name__
+    if name == "search_compartment":
+        return "search-type"
+    if name in ("conditional_update", "conditional_delete"):
+        return name.split("_")[1]
+    return "operation"

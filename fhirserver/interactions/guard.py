@@ -1,0 +1,66 @@
+"""Scope confinement for the interactions that name one resource (read, vread, history,
+update, patch, delete) and for writes: a resource is within the caller's reach when a
+search for its id under the caller's confinement finds it. The search compiler decides,
+so a read can never show what the same caller's search would hide.
+
+Unrestricted callers (a plain user/ or system/ grant for the type) pay nothing: the
+confinement is None and no query runs.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from fhirserver.context import RequestContext
+from fhirserver.db import resources
+from fhirserver.interactions import units
+from fhirserver.outcomes import Category, FhirError, not_found
+from mappings.base import ResourceMapping
+from searchparams import ast
+from searchparams.confine import Policy
+from searchparams.execute import matching_ids
+from searchparams.parse import parse_filter
+
+
+def policy(ctx: RequestContext, main_type: str, permissions: str) -> Policy | None:
+    """The search policy of the caller: `permissions` on the searched type, read or search
+    on every type a chain, _has or include reaches. None when the caller is unrestricted."""
+    access = ctx.access
+    if access is None or (access.confinement(main_type, permissions) is None and access.reads_everything):
+        return None
+    return lambda t: access.confinement(t, permissions if t == main_type else "rs")
+
+
+async def within_reach(conn: asyncpg.Connection, ctx: RequestContext, m: ResourceMapping, id_: str,
+                       permissions: str) -> bool:
+    confinement = ctx.access.confinement(m.resource_type, permissions) if ctx.access is not None else None
+    if confinement is None:
+        return True
+    search = ast.Search(m.resource_type, (parse_filter(m.resource_type, "_id", id_), confinement), 1)
+    return bool(await matching_ids(conn, m, search, ctx.org_id, 1))
+
+
+async def check_readable(ctx: RequestContext, m: ResourceMapping, id_: str) -> None:
+    """404 for a resource outside the caller's reach (403 would confirm that it exists)."""
+    if ctx.access is None or ctx.access.confinement(m.resource_type, "r") is None:
+        return
+    if not await units.read(ctx, lambda conn: within_reach(conn, ctx, m, id_, "r")):
+        raise not_found(m.resource_type, id_)
+
+
+async def check_writable(conn: asyncpg.Connection, ctx: RequestContext, m: ResourceMapping, id_: str,
+                         permission: str, *, before: bool) -> None:
+    """Inside the write's transaction: a resource that exists must be in reach before it is
+    changed (else 404), and what was written must be in reach after (else 403, and the
+    transaction rolls back): a patient token cannot write into another patient's record."""
+    if ctx.access is None or ctx.access.confinement(m.resource_type, permission) is None:
+        return
+    if await within_reach(conn, ctx, m, id_, permission):
+        return
+    if before:
+        if await resources.locate(conn, m, ctx.org_id, id_) is not None:
+            raise not_found(m.resource_type, id_)
+        return   # nothing there yet (update-as-create): the check after the write decides
+    raise FhirError.of(Category.FORBIDDEN, "forbidden", "AUTH-COMPARTMENT",
+                       f"The token's scopes do not allow writing this {m.resource_type} "
+                       "(it would lie outside the patient compartment or the scope's constraint)")
