@@ -14,6 +14,7 @@ import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -33,13 +34,23 @@ from fhirserver.tenants import TenantDirectory
 log = logging.getLogger(__name__)
 DSN_ENV = "FHIR_RESOLVED_DSN"   # set by `fhirserver serve` after it prepared the database
 _HEALTH = PlainTextResponse("ok")
+CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+CORS_HEADERS = ["Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match", "If-None-Exist",
+                "If-Modified-Since", "Prefer", "X-Consistency-Token"]
+CORS_EXPOSED = ["ETag", "Location", "Content-Location", "Last-Modified", "X-Consistency-Token",
+                "WWW-Authenticate"]
 
 
 class FhirApp:
     """The ASGI entry: FHIR paths are dispatched directly; lifespan and the rest go to FastAPI."""
 
-    def __init__(self, api: FastAPI) -> None:
+    def __init__(self, api: FastAPI, cors_origins: tuple[str, ...] = ()) -> None:
         self.api = api
+        # Browser SMART apps call from their own origin: answer preflights and add the
+        # CORS headers for the configured origins only (never "*": tokens travel here).
+        self._entry = CORSMiddleware(self._serve, allow_origins=list(cors_origins), allow_methods=CORS_METHODS,
+                                     allow_headers=CORS_HEADERS, expose_headers=CORS_EXPOSED,
+                                     max_age=600) if cors_origins else self._serve
 
     @property
     def state(self):
@@ -52,6 +63,9 @@ class FhirApp:
         if scope["type"] != "http":
             await self.api(scope, receive, send)
             return
+        await self._entry(scope, receive, send)
+
+    async def _serve(self, scope, receive, send) -> None:
         scope["app"] = self
         path = scope["path"]
         if path == "/healthz":
@@ -85,7 +99,8 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
         limiter = RateLimiter(cache.client, settings.rate_limit)
         if settings.rate_limit and not cache.enabled:
             log.warning("FHIR_RATE_LIMIT is set but REDIS_URL is not: requests are not limited")
-        partitions = PartitionCache()
+        partitions = PartitionCache(earliest_year=settings.clinical_earliest_year,
+                                    years_ahead=settings.clinical_years_ahead)
         audit = AuditLog(db.primary.pool, partitions, max_queue=settings.audit_queue)
         audit.start()
         app.state.services = Services(settings, db, TenantDirectory(db), partitions, cache, limiter,
@@ -104,4 +119,4 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
             await db.close()
 
     api = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    return FhirApp(api)
+    return FhirApp(api, settings.cors_origins)

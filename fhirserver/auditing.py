@@ -46,8 +46,12 @@ class Trail:
 
     def check_ready(self) -> None:
         audit = self.services.audit
-        if audit is not None and not audit.healthy and not self.services.settings.audit_fail_open:
-            raise _unavailable()
+        if audit is None or self.services.settings.audit_fail_open:
+            return
+        try:
+            audit.check()   # unhealthy, closing, or its queue full: serve nothing
+        except AuditUnavailable:
+            raise _unavailable() from None
 
     async def record(self, response: Response) -> Response:
         audit = self.services.audit
@@ -57,7 +61,8 @@ class Trail:
         if org_id is None:
             return response   # no such organisation: nothing of anyone's was touched
         try:
-            audit.record(org_id, self.base_url, self._event(response.status_code))
+            audit.record(org_id, self.base_url, self._event(response.status_code),
+                         strict=not self.services.settings.audit_fail_open)
         except AuditUnavailable:
             if self.services.settings.audit_fail_open:
                 log.warning("audit event dropped (FHIR_AUDIT_FAIL_OPEN): %s %s", self.request.method, self.slug)

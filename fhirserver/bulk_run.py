@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from fhirserver.bulk import Checkpoints, Stats, Writer, chunks, files, load_lines, read_lines
 from fhirserver.db.partitions import PartitionCache
+from fhirserver.settings import Settings
 from fhirserver.tenants import SLUG, create_tenant
 
 
@@ -47,7 +48,9 @@ def _chunked(items: list[tuple[str, str]], chunk_bytes: int | None) -> list[Item
 async def _worker(dsn: str, items: list[Item], rejects: Path, state: Path, counter) -> Stats:
     conn = await asyncpg.connect(dsn)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    partitions, checkpoints, stats = PartitionCache(), Checkpoints(state), Stats()
+    settings = Settings.from_env()
+    partitions = PartitionCache(earliest_year=settings.clinical_earliest_year, years_ahead=settings.clinical_years_ahead)
+    checkpoints, stats = Checkpoints(state), Stats()
 
     def progress(n: int) -> None:
         with counter.get_lock():

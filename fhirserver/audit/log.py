@@ -122,7 +122,8 @@ class AuditLog:
             self._queue.put_nowait(_Queued(org_id, base_url, event))
         except asyncio.QueueFull:
             self.dropped += 1
-            log.warning("audit event dropped (fail-open): queue full or log closed")
+            if self.dropped == 1 or self.dropped % 1000 == 0:   # one line per thousand, not per request
+                log.warning("audit: %d events dropped so far (fail-open): queue full or log closed", self.dropped)
             return False
         self._accepted += 1
         return True

@@ -23,6 +23,7 @@ import asyncpg
 import orjson
 
 from fhirserver import ids
+from fhirserver.db.partitions import in_window
 from fhirserver.db.resources import move_directory
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
@@ -122,7 +123,7 @@ async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: s
     target = ids.clamp(clinical) if clinical is not None else part_ts   # untimed: kept where written
     if target == part_ts:
         return part_ts
-    if ids.month_index(target) not in made:
+    if ids.month_index(target) not in made and in_window(target):   # outside: the overflow partition
         await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)", m.table, org, target)
         made.add(ids.month_index(target))
     await conn.execute(statements(m).refile, org, id_, part_ts, target)

@@ -91,7 +91,8 @@ async def test_date_bounded_search_prunes_time_partitions(owner, spread):
     year = parse("Observation", [("date", "2023")], strict=True)
     q = compile_page(OBS, year, org, 10)
     scanned = await _explain(owner, org, q.sql, *q.params)
-    assert scanned and all("_2023m" in name for name in scanned)
+    # months of 2023 with no partition (gaps) are read from the overflow partition
+    assert scanned and all("_2023m" in name or name.endswith("_default") for name in scanned)
 
 
 async def test_searches_that_cannot_bound_the_month_stay_correct(fhir, spread):
@@ -101,12 +102,17 @@ async def test_searches_that_cannot_bound_the_month_stay_correct(fhir, spread):
 
 
 async def test_partitions_are_created_on_demand_and_extreme_dates_are_clamped(fhir, owner):
+    """Within the clinical window months appear on demand; outside it (before 1900 here) rows
+    go to the tenant's overflow partition (tests/integration/test_clinical_window.py)."""
     org = await default_org(owner)
+    recent = await create(fhir, samples.observation(when="1951-03-02"))
+    assert await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", f"observations_o{org}_1951m03")
     old = await create(fhir, samples.observation(when="1851-03-02"))
-    assert await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", f"observations_o{org}_1851m03")
+    assert not await owner.fetchval("SELECT to_regclass($1) IS NOT NULL", f"observations_o{org}_1851m03")
     ancient = await create(fhir, samples.observation(when="1700-01-01"))
     where = await owner.fetchval("SELECT tableoid::regclass::text FROM observations WHERE id = $1", ancient["id"])
-    assert where == f"observations_o{org}_1800m01"
+    assert where == f"observations_o{org}_default"
+    assert (await fhir.get(f"/Observation/{recent['id']}")).status_code == 200
     assert (await fhir.get(f"/Observation/{old['id']}")).status_code == 200
     r = await fhir.get("/Observation", params={"date": "1700"})
     assert [e["resource"]["id"] for e in r.json()["entry"]] == [ancient["id"]]
@@ -120,9 +126,10 @@ async def encounter_ids(fhir, marker: str, date: str) -> list[str]:
 
 
 async def test_an_ongoing_encounter_is_filed_at_the_end_of_time_and_moves_when_it_ends(fhir, owner):
-    """A range is filed by its last instant (mappings/base.py): an open one under the last month a
-    server id can name, so that date=ge searches, which prune the months before their date, still
-    find it; when it ends, its row moves to the month it ended in."""
+    """A range is filed by its last instant (mappings/base.py): an open one at the last instant a
+    server id can name (outside the clinical window: in the overflow partition), so that date=ge
+    searches, which prune the months before their date, still find it; when it ends, its row
+    moves to the month it ended in."""
     org = await default_org(owner)
     marker = uuid.uuid4().hex
     body = {**samples.encounter(start="2019-03-01T08:00:00Z"), "status": "in-progress",
@@ -130,7 +137,7 @@ async def test_an_ongoing_encounter_is_filed_at_the_end_of_time_and_moves_when_i
     del body["period"]["end"]
     enc = await create(fhir, body)
     where = "SELECT tableoid::regclass::text FROM encounters WHERE id = $1"
-    assert await owner.fetchval(where, enc["id"]) == f"encounters_o{org}_{ids.PART_TS_MAX:%Y}m{ids.PART_TS_MAX:%m}"
+    assert await owner.fetchval(where, enc["id"]) == f"encounters_o{org}_default"   # outside the window
     assert await encounter_ids(fhir, marker, "ge2026-01-01") == [enc["id"]]
     assert await encounter_ids(fhir, marker, "gt2999") == [enc["id"]]
     assert await encounter_ids(fhir, marker, "eb2019-03-01") == []
