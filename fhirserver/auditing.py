@@ -70,7 +70,8 @@ class Trail:
                 log.error("AUDIT EVENT LOST for a committed write by %s in %s", self._actor().sub, self.slug)
             else:
                 err = _unavailable()
-                return fhir(outcome_bytes(err.issues), err.status, media_type="application/fhir+json", headers=err.headers)
+                return fhir(outcome_bytes(err.issues), err.status, media_type="application/fhir+json",
+                            headers=err.headers)
         return response
 
     async def _org_id(self) -> int | None:

@@ -49,7 +49,8 @@ async def _worker(dsn: str, items: list[Item], rejects: Path, state: Path, count
     conn = await asyncpg.connect(dsn)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     settings = Settings.from_env()
-    partitions = PartitionCache(earliest_year=settings.clinical_earliest_year, years_ahead=settings.clinical_years_ahead)
+    partitions = PartitionCache(earliest_year=settings.clinical_earliest_year,
+                                years_ahead=settings.clinical_years_ahead)
     checkpoints, stats = Checkpoints(state), Stats()
 
     def progress(n: int) -> None:

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhirserver import metrics, spec
-from fhirserver.auth.access import Access, Principal
 from fhirserver.auditing import Trail
+from fhirserver.auth.access import Access, Principal
 from fhirserver.context import RequestContext, Services
 from fhirserver.db.pools import CONNECTION_ERRORS, format_lsn, parse_lsn
 from fhirserver.headers import DEFAULT_PREFER, RequestHeaders, parse_prefer, response_type

@@ -32,6 +32,7 @@ class Statements:
     history_version: str
     instance_history: str
     type_history: str
+    type_history_of: str        # type_history limited to the ids in $7 (a confined caller's)
 
 
 def _bounds(m: ResourceMapping, first: int) -> str:
@@ -143,6 +144,16 @@ def statements(m: ResourceMapping) -> Statements:
             "UNION ALL "
             f"SELECT id, version_id, last_updated, verb, resource FROM {h} "
             "WHERE org_id = $1 AND last_updated >= $2 AND (last_updated, id, version_id) < ($3, $4, $5)"
+            ") v ORDER BY last_updated DESC, id DESC, version_id DESC LIMIT $6"),
+        type_history_of=(
+            "SELECT id, version_id, last_updated, verb, resource FROM ("
+            f"SELECT id, version_id, last_updated, verb, resource FROM {t} "
+            "WHERE org_id = $1 AND id = ANY($7::text[]) AND last_updated >= $2 "
+            "AND (last_updated, id, version_id) < ($3, $4, $5) "
+            "UNION ALL "
+            f"SELECT id, version_id, last_updated, verb, resource FROM {h} "
+            "WHERE org_id = $1 AND id = ANY($7::text[]) AND last_updated >= $2 "
+            "AND (last_updated, id, version_id) < ($3, $4, $5)"
             ") v ORDER BY last_updated DESC, id DESC, version_id DESC LIMIT $6"),
     )
 

@@ -65,8 +65,7 @@ class PartitionCache:
         if key in self._known or not in_window(part_ts, self.earliest_year, self.years_ahead):
             return
         async with pool.acquire() as conn:
-            await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)",
-                                mapping.table, org_id, month_start(key[2]))
+            await ensure_month(conn, mapping.table, org_id, month_start(key[2]))
         self._known.add(key)
 
 
@@ -109,6 +108,28 @@ async def create_months_ahead(conn: asyncpg.Connection, org_id: int, months_ahea
     await create_months(conn, org_id, now, now + months_ahead)
 
 
+LOCK_TIMEOUT = "200ms"
+LOCK_ATTEMPTS = 50
+
+
+async def ensure_month(conn: asyncpg.Connection, table: str, org_id: int, month: datetime) -> None:
+    """fhir_ensure_month_partition with a short lock timeout, tried again until it gets its
+    locks. Making a month locks the default partition of the table and then of each side
+    table, while a search may hold a side table's and wait for the table's: a deadlock in
+    which PostgreSQL could cancel the search. Waiting briefly and giving way makes the DDL
+    the one that yields (searches hold their locks for one statement)."""
+    for attempt in range(LOCK_ATTEMPTS):
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                await conn.fetchval("SELECT fhir_ensure_month_partition($1, $2, $3)", table, org_id, month)
+            return
+        except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
+            if attempt == LOCK_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.02 * (attempt + 1))
+
+
 async def create_months(conn: asyncpg.Connection, org_id: int, first: int, last: int) -> None:
     """Month partitions of every month-partitioned table for the month indexes `first` to
     `last` (ids.month_index), whatever the window: the operator's path. Rows of those months
@@ -116,8 +137,7 @@ async def create_months(conn: asyncpg.Connection, org_id: int, first: int, last:
     for m in MAPPINGS.values():
         if m.time_partitioned:
             for i in range(first, last + 1):
-                await conn.execute("SELECT fhir_ensure_month_partition($1, $2, $3)",
-                                   m.table, org_id, month_start(i))
+                await ensure_month(conn, m.table, org_id, month_start(i))
 
 
 async def overflow_rows(conn: asyncpg.Connection, org_id: int) -> dict[str, int]:

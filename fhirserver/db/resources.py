@@ -285,8 +285,13 @@ _FAR_FUTURE = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 
 async def type_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, since: datetime,
-                       after: tuple[datetime, str, int] | None, count: int) -> list[Stored]:
-    """All versions of all resources of a type, newest first, keyset-paged."""
+                       after: tuple[datetime, str, int] | None, count: int,
+                       only: list[str] | None = None) -> list[Stored]:
+    """All versions of all resources of a type (or of the resources `only` names), newest
+    first, keyset-paged."""
     key = after or (_FAR_FUTURE, "", 0)
-    rows = await conn.fetch(statements(m).type_history, org, since, *key, count)
+    if only is not None:
+        rows = await conn.fetch(statements(m).type_history_of, org, since, *key, count, only)
+    else:
+        rows = await conn.fetch(statements(m).type_history, org, since, *key, count)
     return [Stored(r[0], r[1], r[2], r[4], r[3]) for r in rows]

@@ -14,8 +14,8 @@ from conformance.capability import capability_statement
 from fhirserver.auth.discovery import security
 from fhirserver.auth.discovery import smart_configuration as smart
 from fhirserver.context import RequestContext
-from fhirserver.settings import Settings
 from fhirserver.responses import fhir, json_bytes
+from fhirserver.settings import Settings
 
 
 @lru_cache(maxsize=64)

@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl, urlencode
 import asyncpg
 
 from fhirserver.context import RequestContext
+from fhirserver.interactions import guard
 from fhirserver.outcomes import Category, FhirError, invalid
 from mappings.base import ResourceMapping
 from searchparams import ast
-from fhirserver.interactions import guard
 from searchparams.confine import confine
 from searchparams.execute import matching_ids
 from searchparams.parse import parse

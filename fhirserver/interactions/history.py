@@ -15,8 +15,11 @@ from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
 from mappings.fhirtime import interval
+from searchparams import ast
+from searchparams.execute import matching_ids
 
 DEFAULT_COUNT, MAX_COUNT = 50, 1000
+MAX_CONFINED = 10_000   # a confined caller's type history covers at most this many resources
 _EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
 
 
@@ -65,10 +68,6 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
 
 
 async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
-    if guard.policy(ctx, m.resource_type, "s") is not None:
-        raise FhirError.of(Category.FORBIDDEN, "forbidden", "AUTH-HISTORY-CONFINED",
-                           "Type-level history is not served to a token confined to part of the type "
-                           "(a patient compartment or a scope constraint): read each resource's history")
     since, count, kept = _options(ctx)
     cursor = ctx.param("_cursor")
     after = None
@@ -77,8 +76,19 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
         if not (isinstance(raw, list) and len(raw) == 3):
             raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
         after = (datetime.fromisoformat(raw[0]), raw[1], raw[2])
-    versions = await units.read(ctx, lambda conn: resources.type_history(conn, m, ctx.org_id, since, after,
-                                                                          count + 1))
+    confinement = ctx.access.confinement(m.resource_type, "s") if ctx.access is not None else None
+
+    async def run(conn):
+        only = None
+        if confinement is not None:   # the history of what the caller may search, as it is now
+            search = ast.Search(m.resource_type, (confinement,), MAX_CONFINED + 1)
+            only = await matching_ids(conn, m, search, ctx.org_id, MAX_CONFINED + 1)
+            if len(only) > MAX_CONFINED:
+                raise FhirError.of(Category.FORBIDDEN, "too-costly", "AUTH-HISTORY-CONFINED",
+                                   f"More than {MAX_CONFINED} {m.resource_type} resources are within this "
+                                   "token's reach: read their history one resource at a time")
+        return await resources.type_history(conn, m, ctx.org_id, since, after, count + 1, only)
+    versions = await units.read(ctx, run)
     url = f"{ctx.base_url}/{m.resource_type}/_history"
     links = [{"relation": "self", "url": bundles.link(url, kept + ([("_cursor", cursor)] if cursor else []))}]
     if len(versions) > count:
