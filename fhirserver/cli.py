@@ -50,6 +50,7 @@ def serve(args: argparse.Namespace) -> None:
     cluster = None if settings.database_url else bootstrap.embedded_cluster(settings)
     dsn = asyncio.run(bootstrap.prepare(settings, cluster))
     os.environ[DSN_ENV] = dsn
+    os.environ["FHIR_DATA_DIR"] = str(settings.data_dir)   # the workers read it (the trusted local key)
     where = "DATABASE_URL" if cluster is None else f"embedded PostgreSQL in {cluster.pgdata}"
     print(f"fhirserver: FHIR R4 at http://{settings.host}:{settings.port}/{settings.default_tenant} ({where})",
           flush=True)

@@ -111,10 +111,17 @@ def local_key(data_dir: Path) -> ec.EllipticCurvePrivateKey:
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
-    return key
+    try:
+        os.link(tmp, path)   # atomic, and fails if another process made the key first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
 
 def public_jwks(key: ec.EllipticCurvePrivateKey, kid: str = LOCAL_KID) -> str:
