@@ -84,9 +84,10 @@ class Trail:
         client = self.request.scope.get("client")
         principal = self.access.principal if self.access is not None else None
         if principal is None:
-            return Actor(None, None, None, client[0] if client else None, anonymous=True)
+            # refused before anyone was identified (no token, or a bad one): "unidentified"
+            return Actor(None, None, None, client[0] if client else None, anonymous=False)
         return Actor(principal.sub, principal.client_id, principal.fhir_user, client[0] if client else None,
-                     anonymous=principal.anonymous)
+                     anonymous=principal.anonymous, issuer=principal.issuer)
 
     def _event(self, status: int) -> dict:
         touched, patients, query = [], set(), None
@@ -100,8 +101,6 @@ class Trail:
                 touched.append(f"{type_}/{id_}")
                 if type_ == "Patient":
                     patients.add(f"Patient/{id_}")
-            if effects.written and self.ctx.body:
-                patients |= patients_in("", "", self.ctx.body.decode("utf-8", "replace"))
         resource_type = self.args[0].resource_type if self.route.shape[:1] == ("{type}",) else None
         if self.route.level == "instance" and not touched and resource_type:
             touched.append(f"{resource_type}/{self.args[1]}")   # refused or not found: what was asked for

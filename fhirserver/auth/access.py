@@ -45,6 +45,7 @@ class Principal:
     fhir_user: str | None = None       # "Practitioner/123"
     patient: str | None = None         # the SMART launch context: a Patient id
     anonymous: bool = False
+    issuer: str | None = None          # `iss`: a `sub` is unique only per issuer
 
 
 @dataclass(eq=False)

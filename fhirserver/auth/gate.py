@@ -45,7 +45,7 @@ def _principal(claims: dict) -> Principal:
         patient = patient.removeprefix("Patient/")
     fhir_user = claims.get("fhirUser")
     return Principal(sub=_text(claims.get("sub")), client_id=_text(claims.get("client_id") or claims.get("azp")),
-                     fhir_user=_text(fhir_user), patient=patient if isinstance(patient, str) and _ID.fullmatch(
+                     fhir_user=_text(fhir_user), issuer=_text(claims.get("iss")), patient=patient if isinstance(patient, str) and _ID.fullmatch(
                          patient) else None)
 
 

@@ -15,6 +15,7 @@ from fhirserver.db import resources
 from fhirserver.headers import etag, parse_etag
 from fhirserver.interactions import conditional, guard
 from fhirserver.interactions.units import run, writing
+from fhirserver.outcomes import FhirError
 from fhirserver.responses import fhir, info_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
@@ -31,6 +32,15 @@ def _reply(ctx: RequestContext, m: ResourceMapping, id_: str | None, version: in
     return fhir(body, 200, media_type=ctx.media_type, pretty=ctx.pretty, headers=headers)
 
 
+async def _note_prior(conn, ctx: RequestContext, m: ResourceMapping, id_: str) -> None:
+    """The version being deleted, for the audit trail (whose patients it names)."""
+    try:
+        prior = await resources.read(conn, m, ctx.org_id, id_)
+    except FhirError:   # never created, or deleted already: nothing is touched
+        return
+    ctx.effects.saw(m.resource_type, id_, prior.resource)
+
+
 async def delete(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
     if_match = parse_etag(ctx.headers.get("if-match"))
@@ -38,6 +48,7 @@ async def delete(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     async def attempt():
         async with writing(ctx) as conn:
             await guard.check_writable(conn, ctx, m, id_, "d", before=True)
+            await _note_prior(conn, ctx, m, id_)
             return await resources.delete(conn, m, ctx.org_id, id_, if_match)
     return _reply(ctx, m, id_, await run(ctx, attempt))
 
@@ -53,6 +64,7 @@ async def conditional_delete(ctx: RequestContext, m: ResourceMapping) -> Respons
             if match is None:
                 return None, None
             await guard.check_writable(conn, ctx, m, match, "d", before=True)
+            await _note_prior(conn, ctx, m, match)
             return match, await resources.delete(conn, m, ctx.org_id, match, if_match)
     id_, version = await run(ctx, attempt)
     return _reply(ctx, m, id_, version)

@@ -19,6 +19,7 @@ def written_reply(ctx: RequestContext, resource_type: str, saved: Saved, status:
     """201/200 with ETag, Last-Modified and Location; the body as Prefer: return= asks."""
     status = status or (201 if saved.created else 200)
     ctx.effects.wrote(resource_type, saved.id, saved.version_id)
+    ctx.effects.saw(resource_type, saved.id, saved.resource)   # the audit names its patients
     headers = version_headers(saved.version_id, saved.last_updated)
     location = f"{ctx.base_url}/{resource_type}/{saved.id}/_history/{saved.version_id}"
     headers["Location" if status == 201 else "Content-Location"] = location
