@@ -41,12 +41,11 @@ def is_loopback(host: str | None) -> bool:
 
 def _principal(claims: dict) -> Principal:
     patient = claims.get("patient")
-    if isinstance(patient, str):
-        patient = patient.removeprefix("Patient/")
-    fhir_user = claims.get("fhirUser")
+    patient = patient.removeprefix("Patient/") if isinstance(patient, str) else None
+    if patient is not None and not _ID.fullmatch(patient):
+        patient = None   # not an id: patient/ grants then give nothing
     return Principal(sub=_text(claims.get("sub")), client_id=_text(claims.get("client_id") or claims.get("azp")),
-                     fhir_user=_text(fhir_user), issuer=_text(claims.get("iss")), patient=patient if isinstance(patient, str) and _ID.fullmatch(
-                         patient) else None)
+                     fhir_user=_text(claims.get("fhirUser")), issuer=_text(claims.get("iss")), patient=patient)
 
 
 def _text(value) -> str | None:
