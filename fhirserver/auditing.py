@@ -61,7 +61,7 @@ class Trail:
         if org_id is None:
             return response   # no such organisation: nothing of anyone's was touched
         try:
-            audit.record(org_id, self.base_url, self._event(response.status_code),
+            audit.record(org_id, self.base_url, self._event(response.status_code, datetime.now(timezone.utc)),
                          strict=not self.services.settings.audit_fail_open)
         except AuditUnavailable:
             if self.services.settings.audit_fail_open:
@@ -89,7 +89,13 @@ class Trail:
         return Actor(principal.sub, principal.client_id, principal.fhir_user, client[0] if client else None,
                      anonymous=principal.anonymous, issuer=principal.issuer)
 
-    def _event(self, status: int) -> dict:
+    def _event(self, status: int, recorded: datetime):
+        """A builder of the event, called by the audit writer: the regexes over what was read
+        and the dict run off the request's path. What it reads is final once the response
+        is: the request's effects are not touched again."""
+        return lambda: self._build(status, recorded)
+
+    def _build(self, status: int, recorded: datetime) -> dict:
         touched, patients, query = [], set(), None
         if self.ctx is not None:
             effects = self.ctx.effects
@@ -106,7 +112,7 @@ class Trail:
             touched.append(f"{resource_type}/{self.args[1]}")   # refused or not found: what was asked for
         what = Touched(self.route.interaction or _operation(self.route), resource_type, tuple(dict.fromkeys(touched)),
                        query, tuple(sorted(patients))[:MAX_ENTITIES], status, self.slug, self.base_url)
-        return audit_event(self._actor(), what, datetime.now(timezone.utc))
+        return audit_event(self._actor(), what, recorded)
 
 
 def _operation(route) -> str:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 import asyncpg
 import orjson
@@ -49,7 +50,7 @@ class AuditUnavailable(Exception):
 class _Queued:
     org_id: int
     base_url: str
-    event: dict
+    event: dict | Callable[[], dict]   # a callable is built by the writer, off the request's path
 
 
 def prepare(org_id: int, base_url: str, event: dict, stamp: datetime) -> Prepared:
@@ -176,10 +177,11 @@ class AuditLog:
         stamp = now()
         for n, item in enumerate(items, 1):
             try:
-                groups.setdefault(item.org_id, []).append(prepare(item.org_id, item.base_url, item.event, stamp))
+                event = item.event() if callable(item.event) else item.event
+                groups.setdefault(item.org_id, []).append(prepare(item.org_id, item.base_url, event, stamp))
             except Exception as exc:   # a server bug: retrying cannot help; keep the event in the log
                 self.dropped += 1
-                log.error("audit event could not be stored (%s): %s", exc, orjson.dumps(item.event).decode())
+                log.error("audit event could not be stored (%s): %r", exc, item.event)
             if n % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         return groups
