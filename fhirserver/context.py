@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import asyncpg
 from starlette.datastructures import Headers
 
+from fhirserver.audit.log import AuditLog
 from fhirserver.auth.access import Access
+from fhirserver.auth.gate import Gate
 from fhirserver.cache import ResourceCache
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.pools import CONNECTION_ERRORS, Database, parse_lsn
@@ -30,8 +32,8 @@ class Services:
     partitions: PartitionCache
     cache: ResourceCache = field(default_factory=lambda: ResourceCache(None))   # no-op without REDIS_URL
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None, 0))
-    gate: object | None = None             # fhirserver.auth.gate.Gate: bearer tokens -> Access
-    audit: object | None = None            # fhirserver.audit.log.AuditLog: the audit trail's writer
+    gate: Gate | None = None               # bearer tokens -> Access
+    audit: AuditLog | None = None          # the audit trail's writer
 
 
 @dataclass(eq=False)

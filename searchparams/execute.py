@@ -183,6 +183,14 @@ async def includes(conn: asyncpg.Connection, search: ast.Search, matches: list[t
     return out
 
 
+async def visible_ids(conn: asyncpg.Connection, m: ResourceMapping, ids: list[str], confinement: ast.Filter,
+                      org_id: int) -> list[str]:
+    """Those of `ids` that match `confinement`: what a confined caller may see of them."""
+    search = ast.Search(m.resource_type, (parse_filter(m.resource_type, "_id", ",".join(ids)), confinement),
+                        len(ids))
+    return await matching_ids(conn, m, search, org_id, len(ids))
+
+
 async def _visible(conn, rows: list[tuple[str, str, str]], org_id: int, policy: Policy | None):
     """The rows whose resources `policy` lets the caller see, found by the compiler itself."""
     if policy is None or not rows:
@@ -194,9 +202,7 @@ async def _visible(conn, rows: list[tuple[str, str, str]], org_id: int, policy: 
         if confinement is None:
             kept.update((type_name, i) for i in ids)
             continue
-        m = MAPPINGS[type_name]
-        search = ast.Search(type_name, (parse_filter(type_name, "_id", ",".join(ids)), confinement), len(ids))
-        kept.update((type_name, i) for i in await matching_ids(conn, m, search, org_id, len(ids)))
+        kept.update((type_name, i) for i in await visible_ids(conn, MAPPINGS[type_name], ids, confinement, org_id))
     return [r for r in rows if (r[0], r[1]) in kept]
 
 

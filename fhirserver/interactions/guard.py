@@ -16,10 +16,8 @@ from fhirserver.db import resources
 from fhirserver.interactions import units
 from fhirserver.outcomes import Category, FhirError, not_found
 from mappings.base import ResourceMapping
-from searchparams import ast
 from searchparams.confine import Policy
-from searchparams.execute import matching_ids
-from searchparams.parse import parse_filter
+from searchparams.execute import visible_ids
 
 
 def policy(ctx: RequestContext, main_type: str, permissions: str) -> Policy | None:
@@ -36,8 +34,7 @@ async def within_reach(conn: asyncpg.Connection, ctx: RequestContext, m: Resourc
     confinement = ctx.access.confinement(m.resource_type, permissions) if ctx.access is not None else None
     if confinement is None:
         return True
-    search = ast.Search(m.resource_type, (parse_filter(m.resource_type, "_id", id_), confinement), 1)
-    return bool(await matching_ids(conn, m, search, ctx.org_id, 1))
+    return bool(await visible_ids(conn, m, [id_], confinement, ctx.org_id))
 
 
 async def check_readable(ctx: RequestContext, m: ResourceMapping, id_: str) -> None:
