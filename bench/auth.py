@@ -188,7 +188,7 @@ def main(args) -> None:
         print(f"loaded in {time.perf_counter() - started:.0f} s; {len(pats)} patients in {TENANT}", flush=True)
         qs = queries(pats)
         port = free_port()
-        for label, auth, audit in CONFIGS:
+        for label, auth, audit in [c for c in CONFIGS if not args.only or c[0] in args.only]:
             before = asyncio.run(_audit_rows(dsn))
             server = Server(dsn, args.workers, port, fhir_dir, audit, work)
             try:
@@ -226,6 +226,9 @@ def main(args) -> None:
               "audit_rows_written": audit_rows, "results": rows,
               "examples": {q.name: q.requests[0]["url"] for q in qs},
               "runtime_s": round(time.perf_counter() - started, 1)}
+    if args.scratch:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "auth.json").write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     write_md(report)
@@ -280,5 +283,8 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pg-port", type=int, default=54430)
+    parser.add_argument("--only", action="append", choices=[c[0] for c in CONFIGS],
+                        help="run only these configurations (repeatable); for exploring, with --scratch")
+    parser.add_argument("--scratch", action="store_true", help="print the report instead of writing bench/results")
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / ".data-auth"))
     main(parser.parse_args())

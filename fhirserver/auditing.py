@@ -5,7 +5,9 @@ whose data was touched), which tenant, and the outcome, refusals (401/403) inclu
 The event is built here and handed to the AuditLog (fhirserver/audit/log.py), which
 writes it off the request's path. If the trail cannot be written, health data is not
 served: `check_ready` answers 503 before the handler runs, and a read whose event
-cannot be queued is answered 503 instead of its data. A committed write keeps its answer
+cannot be queued is answered 503 instead of its data. A full queue is not a failure: the
+request waits for room (at most QUEUE_WAIT_S), so load slows answers down rather than
+refusing them. A committed write keeps its answer
 (reporting it as failed would invite a duplicate) and the lost event is logged loudly.
 FHIR_AUDIT_FAIL_OPEN=true serves unaudited instead (unsafe; for break-glass only).
 """
@@ -26,6 +28,9 @@ from fhirserver.responses import fhir, outcome_bytes
 
 log = logging.getLogger(__name__)
 MAX_ENTITIES = 200   # a page of 1,000 includes still names at most this many resources
+QUEUE_WAIT_S = 5.0   # how long a read waits for room in a full audit queue before 503
+WRITE_WAIT_S = 60.0  # a committed write waits longer: its answer stands, its event must not be lost
+QUERIES = frozenset(("search-type", "search-system", "history-type", "history-system"))
 
 
 def _unavailable() -> FhirError:
@@ -49,7 +54,7 @@ class Trail:
         if audit is None or self.services.settings.audit_fail_open:
             return
         try:
-            audit.check()   # unhealthy, closing, or its queue full: serve nothing
+            audit.check()   # unhealthy or closing: serve nothing
         except AuditUnavailable:
             raise _unavailable() from None
 
@@ -60,13 +65,15 @@ class Trail:
         org_id = await self._org_id()
         if org_id is None:
             return response   # no such organisation: nothing of anyone's was touched
+        event = self._event(response.status_code, datetime.now(timezone.utc))
+        committed = self.ctx is not None and bool(self.ctx.effects.written or self.ctx.effects.lsn)
         try:
-            audit.record(org_id, self.base_url, self._event(response.status_code, datetime.now(timezone.utc)),
-                         strict=not self.services.settings.audit_fail_open)
-        except AuditUnavailable:
             if self.services.settings.audit_fail_open:
-                log.warning("audit event dropped (FHIR_AUDIT_FAIL_OPEN): %s %s", self.request.method, self.slug)
-            elif self.ctx is not None and (self.ctx.effects.written or self.ctx.effects.lsn):
+                audit.record(org_id, self.base_url, event, strict=False)
+            else:
+                await audit.put(org_id, self.base_url, event, wait=WRITE_WAIT_S if committed else QUEUE_WAIT_S)
+        except AuditUnavailable:
+            if committed:
                 log.error("AUDIT EVENT LOST for a committed write by %s in %s", self._actor().sub, self.slug)
             else:
                 err = _unavailable()
@@ -96,12 +103,14 @@ class Trail:
         return lambda: self._build(status, recorded)
 
     def _build(self, status: int, recorded: datetime) -> dict:
+        interaction = self.route.interaction or _operation(self.route)
         touched, patients, query = [], set(), None
         if self.ctx is not None:
             effects = self.ctx.effects
             query = effects.query
             for type_, id_, text in effects.seen[:MAX_ENTITIES]:
-                touched.append(f"{type_}/{id_}")
+                if interaction not in QUERIES:   # a query is named by itself and its patients (BALP)
+                    touched.append(f"{type_}/{id_}")
                 patients |= patients_in(type_, id_, text)
             for type_, id_, _ in effects.written[:MAX_ENTITIES]:
                 touched.append(f"{type_}/{id_}")
@@ -110,7 +119,7 @@ class Trail:
         resource_type = self.args[0].resource_type if self.route.shape[:1] == ("{type}",) else None
         if self.route.level == "instance" and not touched and resource_type:
             touched.append(f"{resource_type}/{self.args[1]}")   # refused or not found: what was asked for
-        what = Touched(self.route.interaction or _operation(self.route), resource_type, tuple(dict.fromkeys(touched)),
+        what = Touched(interaction, resource_type, tuple(dict.fromkeys(touched)),
                        query, tuple(sorted(patients))[:MAX_ENTITIES], status, self.slug, self.base_url)
         return audit_event(self._actor(), what, recorded)
 

@@ -241,7 +241,9 @@ class Writer:
             found |= {r[0] for r in rows}
         return found
 
-    async def write(self, prepared: list[Prepared]) -> Stats:
+    async def write(self, prepared: list[Prepared], *, maybe_present: bool = True) -> Stats:
+        """`maybe_present=False`: the caller knows none of these ids can be stored yet (fresh
+        server ids, first attempt), so the look-up for copies already stored is skipped."""
         stats = Stats()
         by_type: dict[str, list[Prepared]] = {}
         for p in prepared:
@@ -254,7 +256,7 @@ class Writer:
         async with self.conn.transaction():
             for m_type, batch in by_type.items():
                 m = MAPPINGS[m_type]
-                present = await self._existing(m, batch)
+                present = await self._existing(m, batch) if maybe_present else set()
                 seen: set[str] = set()
                 fresh = []
                 for p in batch:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 _DT = re.compile(
     r"(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
@@ -24,6 +25,7 @@ def _add_months(ts: datetime, months: int) -> datetime:
     return ts.replace(year=total // 12, month=total % 12 + 1)
 
 
+@lru_cache(maxsize=1024)   # a resource's times are read for its columns, its index and its partition
 def interval(value: str) -> tuple[datetime, datetime] | None:
     """[start, end) of a date/dateTime/instant string; None if it does not parse."""
     m = _DT.fullmatch(value)

@@ -139,6 +139,25 @@ def compile_expression(expression: str, resource_type: str) -> Path:
     return evaluate
 
 
+def roots(expression: str, resource_type: str) -> frozenset[str] | None:
+    """The JSON keys of the resource that an expression reads for `resource_type` (a choice
+    element's every typed form), or None when some branch starts at the resource itself.
+    Every supported step descends (none looks at a parent or a sibling), so an expression's
+    value depends on these keys alone: index.py skips a parameter none of whose keys occur."""
+    keys: set[str] = set()
+    for term in _split_union(expression):
+        if m := _AS.fullmatch(term):
+            term = m.group(1).strip()
+        head, _, rest = term.partition(".")
+        if head not in (resource_type, "Resource", "DomainResource"):
+            continue
+        first = _steps(rest)[0] if rest else None
+        if first is None or first.kind != "child":
+            return None
+        keys |= {key for key, _ in _child_keys(resource_type, first.a)}
+    return frozenset(keys)
+
+
 def _split_union(expression: str) -> list[str]:
     parts, depth, current = [], 0, ""
     for ch in expression:

@@ -25,7 +25,7 @@ from mappings.extract import normalize_text
 from mappings.fhirtime import interval
 from searchparams import catalog, phonetic
 from searchparams.catalog import COMPOSITE, DATE, QUANTITY, REFERENCE, STRING, TOKEN, Param
-from searchparams.fhirpath import Node
+from searchparams.fhirpath import Node, roots
 
 _STRING_PARTS = {"HumanName": ("family", "given", "prefix", "suffix", "text"),
                  "Address": ("line", "city", "district", "state", "postalCode", "country", "text")}
@@ -216,12 +216,59 @@ def _plan(resource_type: str) -> tuple[Param, ...]:
     return tuple(catalog.indexed(resource_type).values())
 
 
+@cache
+def _readers(resource_type: str) -> tuple[dict[str, tuple[Param, ...]], tuple[Param, ...]]:
+    """Per JSON key, the parameters that read it; and those that read the whole resource
+    (composites over the root, hand-written extractors), which every resource needs."""
+    by_key: dict[str, list[Param]] = {}
+    whole = []
+    for p in _plan(resource_type):
+        keys = roots(p.definition.expression, resource_type) if p.path is not None else None
+        if keys is None:
+            whole.append(p)
+        for key in keys or ():
+            by_key.setdefault(key, []).append(p)
+    return {k: tuple(v) for k, v in by_key.items()}, tuple(whole)
+
+
+def _params_of(resource_type: str, keys) -> list[Param]:
+    """The parameters a resource with these keys can have values for, in plan order: most of
+    a type's parameters read elements a given resource does not have."""
+    by_key, whole = _readers(resource_type)
+    wanted = {p.code for k in keys for p in by_key.get(k, ())} | {p.code for p in whole}
+    return [p for p in _plan(resource_type) if p.code in wanted]
+
+
 def index_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
     """Side-table rows, by kind, for every supported parameter of the resource's type."""
     resource_type = resource["resourceType"]
+    return _sorted(_rows(resource, _params_of(resource_type, resource), base))
+
+
+def element_rows(resource_type: str, key: str, value: object, base: str = "") -> dict[str, list[tuple]]:
+    """The rows one top-level element contributes: index_rows of a resource is the union of
+    its elements' rows and those of the whole-resource parameters (`whole_rows`), because
+    every branch of a supported expression reads one element (fhirpath.roots). A caller
+    whose resources repeat most elements (the audit log) computes each distinct one once.
+    Unlike index_rows, the rows are neither sorted nor free of repeats."""
+    by_key, _ = _readers(resource_type)
+    return _rows({"resourceType": resource_type, key: value}, by_key.get(key, ()), base)
+
+
+def whole_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
+    """The rows of the parameters that read the resource as a whole (see element_rows)."""
+    return _rows(resource, _readers(resource["resourceType"])[1], base)
+
+
+def _sorted(out: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    return {k: sorted(set(rows), key=repr) for k, rows in out.items()}
+
+
+def _rows(resource: dict, params, base: str) -> dict[str, list[tuple]]:
+    resource_type = resource["resourceType"]
     root = [(resource, resource_type)]
     out: dict[str, list[tuple]] = {k: [] for k in catalog.kinds(resource_type)}
-    for p in _plan(resource_type):
+    for p in params:
         if p.path is None:
             out[TOKEN] += _deceased(resource)
             continue
@@ -243,7 +290,7 @@ def index_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
             out[QUANTITY] += [r for n in nodes for r in _quantities(p.code, n)]
         elif p.kind == COMPOSITE:
             out[COMPOSITE] += _composites(p, nodes)
-    return {k: sorted(set(rows), key=repr) for k, rows in out.items()}
+    return out
 
 
 def side_arrays(resource: dict, base: str = "") -> list[list]:

@@ -4,13 +4,19 @@ A request hands its event to `record`, which only puts it on a bounded queue. On
 background task takes up to `batch` events at a time, groups them by tenant, and writes
 each group in one transaction of COPYs, with the bulk loader's rows and Writer (so an
 AuditEvent stored here is indexed exactly like one POSTed: every search parameter works).
+After the first event of a batch it lingers (`linger` seconds, or until `flush`/`close`
+asks) so that a batch holds many events: a transaction per request would cost more
+round trips and commits than the request it records.
 
 When a write fails (the database is away, or refuses), the task keeps the batch and
 tries again with backoff; events already accepted are never dropped. Meanwhile `healthy`
-is False and `record`/`check` raise AuditUnavailable, so that a request for health data
-is answered 503 instead of being served unaudited (FHIR_AUDIT_FAIL_OPEN: the caller uses
-`strict=False`, which queues while there is room and counts what it must drop). The
+is False and `record`/`put`/`check` raise AuditUnavailable, so that a request for health
+data is answered 503 instead of being served unaudited (FHIR_AUDIT_FAIL_OPEN: the caller
+uses `strict=False`, which queues while there is room and counts what it must drop). The
 first successful write makes the log healthy again. `close` writes everything queued.
+
+A full queue while writes succeed is load, not failure: `put` waits for room (bounded),
+so requests slow down to the pace the trail is written at instead of being refused.
 
 Rows are written as the table owner (RESET ROLE), like $import: row-level security
 refuses COPY, and this writer is the server itself, not a caller. No `resource_refs`
@@ -23,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Callable
 
@@ -35,11 +42,11 @@ from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.resources import Verb, now
 from mappings import MAPPINGS
 from mappings.fhirtime import instant_text
-from searchparams.index import index_rows
+from searchparams.index import element_rows, whole_rows
 
 log = logging.getLogger(__name__)
 MAPPING = MAPPINGS["AuditEvent"]
-_YIELD_EVERY = 50   # indexing costs ~0.1 ms an event: let requests run between slices of a batch
+_YIELD_EVERY = 10   # let requests run between slices of a batch (an event costs tens of microseconds)
 
 
 class AuditUnavailable(Exception):
@@ -64,7 +71,31 @@ def prepare(org_id: int, base_url: str, event: dict, stamp: datetime) -> Prepare
            "meta": {"versionId": "1", "lastUpdated": instant_text(stamp)}, **rest}
     main = (id_, part_ts, 1, Verb.CREATE, stamp, orjson.dumps(doc).decode(),
             *MAPPING.column_values(doc, base_url))
-    return Prepared(MAPPING, id_, part_ts, main, index_rows(doc, base_url), [], False)
+    return Prepared(MAPPING, id_, part_ts, main, _index(doc, base_url), [], False)
+
+
+# Elements that repeat from one event to the next (the same user, interaction and outcome;
+# the same patient read again): their index rows are computed once per distinct value.
+_REPEATING = frozenset(("meta", "type", "subtype", "action", "outcome", "outcomeDesc", "agent", "source"))
+
+
+def _index(doc: dict, base_url: str) -> dict[str, list[tuple]]:
+    """index_rows(doc), element by element (searchparams.index.element_rows), unsorted.
+    A list's rows are the union of its items' rows, so each entity is one cache entry."""
+    parts = [whole_rows(doc, base_url)]
+    for key, value in doc.items():
+        if key in _REPEATING:
+            parts.append(_rows_of(key, orjson.dumps(value, option=orjson.OPT_SORT_KEYS), base_url))
+        elif key == "entity":
+            parts += [_rows_of(key, orjson.dumps([item], option=orjson.OPT_SORT_KEYS), base_url) for item in value]
+        elif key not in ("resourceType", "id"):
+            parts.append(element_rows("AuditEvent", key, value, base_url))
+    return {kind: list({row for part in parts for row in part[kind]}) for kind in parts[0]}
+
+
+@lru_cache(maxsize=8192)
+def _rows_of(key: str, value: bytes, base_url: str) -> dict[str, list[tuple]]:
+    return element_rows("AuditEvent", key, orjson.loads(value), base_url)
 
 
 class AuditLog:
@@ -75,10 +106,13 @@ class AuditLog:
     """
 
     def __init__(self, pool: asyncpg.Pool, partitions: PartitionCache, *, max_queue: int = 10000,
-                 batch: int = 500, max_backoff: float = 5.0, write_timeout: float = 30.0) -> None:
+                 batch: int = 500, linger: float = 0.1, max_backoff: float = 5.0,
+                 write_timeout: float = 30.0) -> None:
         self._pool, self._partitions = pool, partitions
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue(max_queue)
-        self._batch, self._max_backoff, self._write_timeout = batch, max_backoff, write_timeout
+        self._batch, self._linger = batch, linger
+        self._max_backoff, self._write_timeout = max_backoff, write_timeout
+        self._hurry = asyncio.Event()   # set while someone waits for the queue to be written
         self._task: asyncio.Task | None = None
         self._closing = False
         self._healthy = True
@@ -102,21 +136,37 @@ class AuditLog:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-log-writer")
 
     def check(self) -> None:
-        """Raise AuditUnavailable unless an event recorded now would be accepted: the
-        request path calls this before serving health data, and `record` after."""
+        """Raise AuditUnavailable if events cannot be written (failing, or closing): the
+        request path calls this before serving health data, and `put` after."""
         if self._closing:
             raise AuditUnavailable("the audit log is closed")
         if not self._healthy:
             raise AuditUnavailable("audit events cannot be written to the database")
-        if self._queue.full():
-            raise AuditUnavailable(f"the audit queue is full ({self._queue.maxsize} events waiting)")
+
+    async def put(self, org_id: int, base_url: str, event: dict | Callable[[], dict], *, wait: float) -> None:
+        """Queue `event`, waiting up to `wait` seconds for room in a full queue; raises
+        AuditUnavailable when `check` does or the wait runs out."""
+        self.check()
+        item = _Queued(org_id, base_url, event)
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            try:
+                async with asyncio.timeout(wait):
+                    await self._queue.put(item)
+            except TimeoutError:
+                raise AuditUnavailable(f"the audit queue stayed full ({self._queue.maxsize} events) "
+                                       f"for {wait:g} s") from None
+        self._accepted += 1
 
     def record(self, org_id: int, base_url: str, event: dict, *, strict: bool = True) -> bool:
         """Queue `event` for tenant `org_id`; never waits. Strict (the default): raises
-        AuditUnavailable when `check` would. Not strict (fail-open): queued whenever
-        there is room, even while writes fail; returns False if it had to be dropped."""
+        AuditUnavailable when `check` would or the queue is full. Not strict (fail-open):
+        queued whenever there is room, even while writes fail; False if it was dropped."""
         if strict:
             self.check()
+            if self._queue.full():
+                raise AuditUnavailable(f"the audit queue is full ({self._queue.maxsize} events waiting)")
         try:
             if self._closing:
                 raise asyncio.QueueFull
@@ -135,6 +185,7 @@ class AuditLog:
         if self._task is None:
             raise RuntimeError("the audit log was not started")
         target = self._accepted
+        self._hurry.set()
         async with self._progress:
             await self._progress.wait_for(lambda: self._settled >= target)
 
@@ -163,10 +214,18 @@ class AuditLog:
             self._held = 0
             async with self._progress:
                 self._settled += len(items)
+                if self._settled >= self._accepted and not self._closing:
+                    self._hurry.clear()   # every waiter's target is reached
                 self._progress.notify_all()
 
     async def _take(self) -> list[_Queued]:
         items = [await self._queue.get()]
+        if self._linger > 0 and self._queue.qsize() < self._batch - 1:
+            try:
+                async with asyncio.timeout(self._linger):
+                    await self._hurry.wait()
+            except TimeoutError:
+                pass
         while len(items) < self._batch and not self._queue.empty():
             items.append(self._queue.get_nowait())
         self._held = len(items)
@@ -188,19 +247,19 @@ class AuditLog:
 
     async def _write_all(self, groups: dict[int, list[Prepared]]) -> None:
         """Write every group, retrying a failed one with backoff until it is stored."""
-        delay = 0.1
+        delay, retrying = 0.1, False
         while groups:
             org_id, prepared = next(iter(groups.items()))
             try:
                 async with asyncio.timeout(self._write_timeout):   # a hung database counts as failing
-                    await self._write(org_id, prepared)
+                    await self._write(org_id, prepared, retrying)
             except Exception as exc:   # database away or refusing: keep the batch, try again
                 self.failed_batches += 1
                 self._healthy = False
                 log.warning("audit: could not write %d events of org %d (%s: %s); retrying in %.1f s",
                             len(prepared), org_id, type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_backoff)
+                delay, retrying = min(delay * 2, self._max_backoff), True
                 continue
             del groups[org_id]
             self.written += len(prepared)
@@ -208,7 +267,7 @@ class AuditLog:
                 log.warning("audit: writing again after %d failed attempts", self.failed_batches)
             self._healthy = True
 
-    async def _write(self, org_id: int, prepared: list[Prepared]) -> None:
+    async def _write(self, org_id: int, prepared: list[Prepared], retrying: bool) -> None:
         # Partitions first, each in its own short transaction (bulk.Writer's rule); then the
         # COPYs in one transaction on a connection that holds nothing else.
         for month in {ids.month_index(p.part_ts) for p in prepared if p.part_ts is not None}:
@@ -217,6 +276,7 @@ class AuditLog:
             if hasattr(conn, "bind_tenant"):   # the server's pool remembers tenant session settings
                 conn.bind_tenant(None)
             await conn.execute("RESET ROLE")   # COPY runs as the owner (RLS does not allow COPY FROM)
-            stats = await Writer(conn, org_id, self._partitions, self._pool).write(prepared)
+            # fresh ids: only a retry can find some already stored (by a commit that looked failed)
+            stats = await Writer(conn, org_id, self._partitions, self._pool).write(prepared, maybe_present=retrying)
         if stats.present:
             log.info("audit: %d events were stored by an attempt that looked failed", stats.present)

@@ -258,3 +258,58 @@ async def test_an_outage_holds_events_refuses_new_ones_and_writes_them_when_the_
         await db.close()
         await proxy.stop()
     assert await _count(owner, org) == 7
+
+
+async def test_events_wait_for_company_but_flush_does_not_wait(owner, dsn):
+    """The writer lingers after an event so that one transaction carries many (a transaction
+    per request would cost more than the request); a flush cuts the wait short."""
+    slug = "audit-linger"
+    org = await _tenant(owner, slug)
+    log, db = await _audit_log(dsn, linger=60.0)
+    try:
+        for n in range(3):
+            log.record(org, f"{BASE}/{slug}", audit_event(DOCTOR, _access(slug, "read", ids=(f"Observation/o-{n}",)),
+                                                          datetime.now(timezone.utc)))
+            await asyncio.sleep(0.05)
+        assert await _count(owner, org) == 0   # still lingering, 60 s to go
+        await asyncio.wait_for(log.flush(), 10)
+        assert await _count(owner, org) == 3
+        xmins = await owner.fetch("SELECT DISTINCT xmin::text FROM audit_events WHERE org_id = $1", org)
+        assert len(xmins) == 1   # the three in one transaction
+        log.record(org, f"{BASE}/{slug}", audit_event(DOCTOR, _access(slug, "read", ids=("Observation/o-9",)),
+                                                      datetime.now(timezone.utc)))
+        await asyncio.sleep(0.3)
+        assert await _count(owner, org) == 3   # after the flush, lingering again
+    finally:
+        await log.close()
+        await db.close()
+    assert await _count(owner, org) == 4   # close writes what lingers
+
+
+async def test_a_full_queue_makes_callers_wait_not_fail(owner, dsn):
+    """Load is not failure: with writes succeeding, `put` waits for room; it gives up only
+    after its wait (503 upstream), and `record` (which never waits) refuses at once."""
+    slug = "audit-full"
+    org = await _tenant(owner, slug)
+    db = await open_database(dsn, min_size=1, max_size=2)
+    log = AuditLog(db.primary.pool, PartitionCache(), max_queue=2, linger=0)
+    event = audit_event(DOCTOR, _access(slug, "read", ids=("Observation/o-1",)), datetime.now(timezone.utc))
+    try:
+        for _ in range(2):
+            await log.put(org, f"{BASE}/{slug}", event, wait=1)
+        with pytest.raises(AuditUnavailable):   # nobody writes yet: the wait runs out
+            await log.put(org, f"{BASE}/{slug}", event, wait=0.2)
+        with pytest.raises(AuditUnavailable):
+            log.record(org, f"{BASE}/{slug}", event)
+        log.check()   # full, yet healthy
+        waiting = asyncio.create_task(log.put(org, f"{BASE}/{slug}", event, wait=10))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        log.start()   # the writer makes room
+        await asyncio.wait_for(waiting, 10)
+        await asyncio.wait_for(log.flush(), 10)
+    finally:
+        await log.close()
+        await db.close()
+    assert (log.written, log.dropped) == (3, 0)
+    assert await _count(owner, org) == 3

@@ -87,9 +87,9 @@ async def test_every_interaction_and_refusal_leaves_exactly_one_audit_event(audi
         statuses["patch"] = (await c.patch(f"/Observation/{oid}", content=json.dumps(
             [{"op": "replace", "path": "/status", "value": "corrected"}]),
             headers={"Content-Type": "application/json-patch+json"})).status_code
-        found = await c.get("/Patient", params={"family": family})
+        found = await c.get("/Patient", params={"family": family, "_revinclude": "Observation:subject"})
         statuses["search-type"] = found.status_code
-        assert [e["resource"]["id"] for e in found.json()["entry"]] == [pid]
+        assert [e["resource"]["id"] for e in found.json()["entry"]] == [pid, oid]
         statuses["history-instance"] = (await c.get(f"/Observation/{oid}/_history")).status_code
         statuses["delete"] = (await c.delete(f"/Observation/{oid}")).status_code
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
@@ -134,8 +134,9 @@ async def test_every_interaction_and_refusal_leaves_exactly_one_audit_event(audi
     assert read["action"] == "R" and _whats(read) == [f"Observation/{oid}", f"Patient/{pid}"]
     (search,) = by["search-type"]
     queries = [base64.b64decode(x["query"]).decode() for x in search["entity"] if "query" in x]
-    assert queries == [f"family={family}"]
+    assert queries == [f"family={family}&_revinclude=Observation%3Asubject"]
     assert _patients(search) == [f"Patient/{pid}"]   # whose data came back
+    assert _whats(search) == [f"Patient/{pid}"]      # a query is not a list of what it returned (BALP)
     (txe,) = by["transaction"]
     assert [r.split("/")[0] for r in tx_refs] == ["Patient", "Observation"]
     assert sorted(_whats(txe)) == sorted(tx_refs)   # both resources the transaction created
