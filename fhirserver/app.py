@@ -27,7 +27,7 @@ from fhirserver.db.partitions import PartitionCache, keep_months_ahead
 from fhirserver.db.pools import open_database
 from fhirserver.db.replicas import ReplicaMonitor
 from fhirserver.ratelimit import RateLimiter
-from fhirserver.routes import dispatch
+from fhirserver.routes import TABLE, dispatch
 from fhirserver.settings import Settings
 from fhirserver.tenants import TenantDirectory
 
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
         audit = AuditLog(db.primary.pool, partitions, max_queue=settings.audit_queue)
         audit.start()
         app.state.services = Services(settings, db, TenantDirectory(db), partitions, cache, limiter,
-                                      gate=Gate(settings), audit=audit)
+                                      gate=Gate(settings), audit=audit, routes=TABLE)
         tasks = [asyncio.create_task(keep_months_ahead(db.primary.pool, settings.months_ahead))]
         if db.replicas:
             tasks.append(asyncio.create_task(monitor.run()))

@@ -35,7 +35,7 @@ from fhirserver.references import Local, classify
 from fhirserver.validation import Body, check_id, dumps_exact, loads_exact, parse_json, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from mappings.fhirtime import instant_text
+from fhirserver.fhirtime import instant_text
 from mappings.sql import DIRECTORY_FIND
 from searchparams import catalog
 from searchparams.index import index_rows

@@ -13,7 +13,7 @@ import orjson
 from fhirserver.db.resources import Stored, Verb
 from fhirserver.headers import etag
 from fhirserver.outcomes import invalid
-from mappings.fhirtime import instant_text
+from fhirserver.fhirtime import instant_text
 
 
 def encode_cursor(value: object) -> str:

@@ -16,6 +16,7 @@ from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.pools import CONNECTION_ERRORS, Database, parse_lsn
 from fhirserver.headers import Prefer
 from fhirserver.ratelimit import RateLimiter
+from fhirserver.routing import RouteTable
 from fhirserver.settings import Settings
 from fhirserver.tenants import Tenant, TenantDirectory
 
@@ -34,6 +35,7 @@ class Services:
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(None, 0))
     gate: Gate | None = None               # bearer tokens -> Access
     audit: AuditLog | None = None          # the audit trail's writer
+    routes: RouteTable | None = None       # for handlers that route again (Bundle entries) or list routes
 
 
 @dataclass(eq=False)

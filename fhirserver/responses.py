@@ -14,7 +14,7 @@ import orjson
 from starlette.responses import Response
 
 from fhirserver.headers import etag, http_date
-from fhirserver.outcomes import Issue, information, operation_outcome
+from fhirserver.outcomes import FhirError, Issue, information, operation_outcome
 
 
 def _body(payload: bytes, pretty: bool) -> bytes:
@@ -64,3 +64,8 @@ def outcome_bytes(issues: list[Issue]) -> bytes:
 
 def info_bytes(diagnostics: str, msg: str) -> bytes:
     return orjson.dumps(information(diagnostics, msg))
+
+
+def error_response(err: FhirError, media_type: str = "application/fhir+json") -> Response:
+    """An error as its OperationOutcome, with the status and headers it names."""
+    return fhir(outcome_bytes(err.issues), err.status, media_type=media_type, headers=err.headers or None)

@@ -1,8 +1,7 @@
 """THE route table: (method, path shape) -> interaction, and the dispatcher that applies it.
 
-Paths are relative to a tenant base `/{slug}`. A path that matches a shape under
-another method is 405 with an Allow header; an unknown shape or resource type is
-404. Every error leaves here as an OperationOutcome.
+Paths are relative to a tenant base `/{slug}`; how a path finds its route, and who may
+run it: fhirserver/routing.py. Every error leaves here as an OperationOutcome.
 """
 
 from __future__ import annotations
@@ -10,17 +9,15 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
-from typing import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhirserver import metrics, spec
+from fhirserver import metrics
 from fhirserver.auditing import Trail
-from fhirserver.auth.access import Access, Principal
+from fhirserver.auth.access import Access
 from fhirserver.context import RequestContext, Services
 from fhirserver.db.pools import CONNECTION_ERRORS, format_lsn, parse_lsn
 from fhirserver.headers import DEFAULT_PREFER, RequestHeaders, parse_prefer, response_type
@@ -37,24 +34,11 @@ from fhirserver.interactions import (
     update,
 )
 from fhirserver.outcomes import Category, FhirError, Issue
-from fhirserver.responses import fhir, outcome_bytes
-from mappings import MAPPINGS
+from fhirserver.responses import error_response
+from fhirserver.routing import ADMIN, PUBLIC, RouteDef, RouteTable, authorize
 
 log = logging.getLogger(__name__)
 CONSISTENCY_HEADER = "X-Consistency-Token"
-Handler = Callable[..., Awaitable[Response]]
-ADMIN = "admin"
-PUBLIC = Access(Principal(anonymous=True), ())   # for the public routes: no grants at all
-
-
-@dataclass(frozen=True, slots=True)
-class RouteDef:
-    method: str
-    shape: tuple[str, ...]      # literal segments, "{type}", "{id}", "{vid}"
-    interaction: str | None     # CapabilityStatement code; None where a flag says it (conditional-*)
-    handler: Handler
-    level: str                  # "type", "instance" or "system"
-    permission: str | None      # SMART letter the type needs, ADMIN, "" (checked inside) or None (public)
 
 
 ROUTES: tuple[RouteDef, ...] = (
@@ -76,116 +60,7 @@ ROUTES: tuple[RouteDef, ...] = (
     RouteDef("PUT", ("{type}",), None, update.conditional_update, "type", "u"),
     RouteDef("DELETE", ("{type}",), None, delete.conditional_delete, "type", "d"),
 )
-# Types whose resources are a record of what happened: no API client may change them.
-APPEND_ONLY = frozenset({"AuditEvent"})
-
-
-def authorize(access: Access, route: RouteDef, args: list) -> None:
-    """403 unless the caller's scopes allow the route on its resource type (SMART letters;
-    what each letter covers: fhirserver/auth/scopes.py). Bundle entries come here each."""
-    if not route.permission:
-        return
-    if route.permission == ADMIN:
-        access.require_admin()
-        return
-    type_name = args[2] if route.level == "compartment" else args[0].resource_type
-    if type_name in APPEND_ONLY and route.permission in ("u", "d"):
-        raise FhirError.of(Category.NOT_ALLOWED, "not-supported", "AUDIT-APPEND-ONLY",
-                           f"{type_name} resources cannot be changed or deleted")
-    access.require(type_name, route.permission)
-
-
-def implemented_interactions() -> tuple[list[str], list[str]]:
-    """(type-level, instance-level) interaction codes, in CapabilityStatement vocabulary."""
-    def codes(level: str) -> list[str]:
-        return sorted({r.interaction for r in ROUTES if r.level == level and r.interaction})
-    return codes("type"), codes("instance")
-
-
-def system_interactions() -> list[str]:
-    """System-level codes; the one Bundle route serves both transaction and batch."""
-    found = {r.interaction for r in ROUTES if r.level == "system" and r.permission is not None and r.interaction}
-    return sorted(found | ({"batch"} if "transaction" in found else set()))
-
-
-def _match(shape: tuple[str, ...], rest: list[str]) -> list[str] | None:
-    if len(shape) != len(rest):
-        return None
-    args = []
-    for want, got in zip(shape, rest):
-        if want.startswith("{"):
-            if got.startswith("_") or got.startswith("$"):
-                return None
-            args.append(got)
-        elif want != got:
-            return None
-    return args
-
-
-def _literals(r: RouteDef) -> int:
-    return sum(not part.startswith("{") for part in r.shape)
-
-
-# Routes by path length, most literal segments first: "metadata" outranks "{type}".
-_BY_LENGTH: dict[int, list[RouteDef]] = {}
-for _r in sorted(ROUTES, key=_literals, reverse=True):
-    _BY_LENGTH.setdefault(len(_r.shape), []).append(_r)
-
-
-def resolve(method: str, rest: list[str]) -> tuple[RouteDef, list]:
-    """The route and its arguments (resource types as mappings) for a path below a tenant base."""
-    route, args = _resolve(method, rest)
-    if route.shape and route.shape[0] == "{type}":
-        args[0] = _mapping(args[0])
-    return route, args
-
-
-# Every segment of a path is one of three kinds to _match: a literal of some route (equal only
-# to itself), reserved (starts with _ or $, never an argument) or an argument. So the route a
-# (method, kinds) pair resolves to is always the same: resolutions are remembered by it. Only
-# successes are kept, and those have a route's length, so the memo is bounded.
-_ROUTE_LITERALS = frozenset(p for r in ROUTES for p in r.shape if not p.startswith("{"))
-_RESOLVED: dict[tuple[str, ...], tuple[RouteDef, tuple[int, ...]]] = {}
-
-
-def _kind(segment: str) -> str:
-    if segment in _ROUTE_LITERALS:
-        return segment
-    return "_" if segment.startswith(("_", "$")) else ""
-
-
-def _resolve(method: str, rest: list[str]) -> tuple[RouteDef, list[str]]:
-    key = (method, *map(_kind, rest))
-    hit = _RESOLVED.get(key)
-    if hit is not None:
-        return hit[0], [rest[i] for i in hit[1]]
-    candidates = [(r, args) for r in _BY_LENGTH.get(len(rest), ()) if (args := _match(r.shape, rest)) is not None]
-    if not candidates:
-        raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-NO-ROUTE",
-                           f"No FHIR interaction at /{'/'.join(rest)}")
-    literal = _literals(candidates[0][0])
-    candidates = [(r, a) for r, a in candidates if _literals(r) == literal]
-    for r, args in candidates:
-        if r.method == method:
-            _RESOLVED[key] = (r, tuple(i for i, part in enumerate(r.shape) if part.startswith("{")))
-            return r, args
-    allowed = sorted({r.method for r, _ in candidates})
-    err = FhirError.of(Category.NOT_ALLOWED, "not-supported", "HTTP-METHOD",
-                       f"{method} is not allowed here; allowed: {', '.join(allowed)}")
-    err.headers["Allow"] = ", ".join(allowed)
-    raise err
-
-
-def _mapping(type_name: str):
-    m = MAPPINGS.get(type_name)
-    if m is not None:
-        return m
-    if type_name in spec.resource_types():
-        raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-TYPE-UNSUPPORTED",
-                           f"This server does not store {type_name} resources yet; it stores "
-                           + ", ".join(sorted(MAPPINGS)))
-    raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-TYPE-UNKNOWN",
-                       f"'{type_name}' is not an R4 resource type")
+TABLE = RouteTable(ROUTES)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -284,10 +159,6 @@ async def _after(ctx: RequestContext, response: Response | None) -> None:
         await ctx.services.cache.written(ctx.org_id, effects.written)
 
 
-def error_response(err: FhirError, media_type: str = "application/fhir+json") -> Response:
-    return fhir(outcome_bytes(err.issues), err.status, media_type=media_type, headers=err.headers or None)
-
-
 async def dispatch(request: Request) -> Response:
     started = time.perf_counter()
     services: Services = request.app.state.services
@@ -301,7 +172,7 @@ async def dispatch(request: Request) -> Response:
         if services.limiter.client is not None:
             client = request.scope.get("client")
             await services.limiter.check(client[0] if client else "unknown")
-        route, args = resolve(method, segments[1:])
+        route, args = TABLE.resolve(method, segments[1:])
         base_url = _base_url(services, request, segments[0])
         if route.permission is None:   # public: the CapabilityStatement and SMART discovery
             access = PUBLIC

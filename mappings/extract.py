@@ -8,12 +8,12 @@ so they never need to defend against wrong JSON types.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Callable, Iterator
 
-from mappings.fhirtime import OPEN_END, interval
+from fhirserver.fhirtime import OPEN_END, interval
+from fhirserver.textfold import normalize_text
 
 Extractor = Callable[[dict], object]
 
@@ -115,14 +115,6 @@ def first_of(path: str) -> Extractor:
             return v
         return None
     return extract
-
-
-def normalize_text(value: str) -> str:
-    """R4 string search ignores case and accents (search.html#string): fold both."""
-    if value.isascii():
-        return value.lower()
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def text_first_of(path: str) -> Extractor:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import cache
 
 from fhirserver.spec import bound_systems
-from mappings import MAPPINGS
 from searchparams.fhirpath import (
     Path,
     Unsupported,
@@ -156,10 +155,6 @@ def kinds(resource_type: str) -> tuple[str, ...]:
     if any(p.kind == REFERENCE for p in indexed(resource_type).values()):
         used.add(TOKEN)   # Reference.identifier values (":identifier") are tokens
     return tuple(k for k in (TOKEN, STRING, DATE, REFERENCE, QUANTITY, COMPOSITE) if k in used)
-
-
-def stored_types() -> tuple[str, ...]:
-    return tuple(sorted(MAPPINGS))
 
 
 @cache

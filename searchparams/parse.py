@@ -16,8 +16,8 @@ from functools import lru_cache
 from fhirserver import spec
 from fhirserver.outcomes import Category, FhirError, Issue
 from mappings import MAPPINGS
-from mappings.extract import normalize_text
-from mappings.fhirtime import interval
+from fhirserver.textfold import normalize_text
+from fhirserver.fhirtime import interval
 from searchparams import ast, catalog, phonetic, terminology
 from searchparams.catalog import Declined, Param
 
@@ -56,8 +56,6 @@ MODIFIERS = {
     "uri": {"below", "above", "missing"},
     "composite": set(),
 }
-RESULT_PARAMS = {"_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total",
-                 "_cursor", "_format", "_pretty", "_explain"}
 
 
 class Refused(ValueError):

@@ -16,7 +16,7 @@ import re
 
 import jellyfish
 
-from mappings.extract import normalize_text
+from fhirserver.textfold import normalize_text
 
 CODE = "phonetic"   # R4's code for it on every type that has it
 ALGORITHM = "metaphone/jellyfish-1"

@@ -40,7 +40,3 @@ def params_for(resource_type: str) -> dict[str, SearchParamDef]:
     for base in (*COMMON_BASES, resource_type):
         found.update(_by_type().get(base, {}))
     return found
-
-
-def lookup(resource_type: str, code: str) -> SearchParamDef | None:
-    return params_for(resource_type).get(code)

@@ -41,7 +41,7 @@ from fhirserver.bulk import Prepared, Writer
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.resources import Verb, now
 from mappings import MAPPINGS
-from mappings.fhirtime import instant_text
+from fhirserver.fhirtime import instant_text
 from searchparams.index import element_rows, whole_rows
 
 log = logging.getLogger(__name__)

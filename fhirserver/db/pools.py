@@ -24,6 +24,8 @@ from typing import AsyncIterator
 
 import asyncpg
 
+from fhirserver.db.connection import TenantConnection
+
 # A replica's connection failing this way takes it out of rotation at once.
 CONNECTION_ERRORS = (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
                      asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.InterfaceError,
@@ -174,7 +176,6 @@ async def _release(conn: asyncpg.Connection) -> None:
 
 
 async def _pool(dsn: str, *, min_size: int, max_size: int, pooler: bool) -> asyncpg.Pool:
-    from fhirserver.db.tenancy import TenantConnection  # the connection class lives with tenancy
     settings = {"application_name": "fhirserver"}
     if not pooler:   # PgBouncer rejects unknown startup parameters
         settings["jit"] = "off"

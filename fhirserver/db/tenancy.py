@@ -19,6 +19,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
+from fhirserver.db.connection import TenantConnection
 from fhirserver.db.pools import Database, Route, Server
 
 APP_ROLE = "fhir_app"
@@ -29,18 +30,6 @@ def _begin(org_id: int, readonly: bool) -> str:
     # lets BEGIN, SET ROLE and the setting share one simple-protocol round trip.
     mode = " READ ONLY" if readonly else ""
     return f"BEGIN{mode}; SET LOCAL ROLE {APP_ROLE}; SET LOCAL fhir.org_id = '{int(org_id)}'"
-
-
-class TenantConnection(asyncpg.Connection):
-    """A pooled connection that remembers which tenant its session settings name."""
-
-    _tenant_org: int | None = None
-
-    def bound_tenant(self) -> int | None:
-        return self._tenant_org
-
-    def bind_tenant(self, org_id: int | None) -> None:
-        self._tenant_org = org_id
 
 
 @asynccontextmanager

@@ -36,10 +36,11 @@ from fhirserver.interactions import conditional, guard
 from fhirserver.interactions.drafts import verify_targets
 from fhirserver.interactions.units import Unit
 from fhirserver.outcomes import Category, FhirError, Issue, invalid, operation_outcome
-from fhirserver.responses import fhir, json_bytes
+from fhirserver.responses import error_response, fhir, json_bytes
+from fhirserver.routing import authorize
 from fhirserver.validation import dumps_exact, loads_exact, parse_json, validate
 from mappings import MAPPINGS
-from mappings.fhirtime import instant_text
+from fhirserver.fhirtime import instant_text
 from searchparams.confine import confine
 from searchparams.execute import matching_ids
 
@@ -114,14 +115,14 @@ def _entry_response(response: Response, with_outcome: bool) -> dict:
 
 
 async def _run(ctx: RequestContext, e: Entry, unit: Unit | None, assigned: str | None = None) -> Response:
-    from fhirserver.routes import authorize, error_response, resolve  # the route table imports this module
     sub = _sub_context(ctx, e, unit, assigned)
+    routes = ctx.services.routes
     if unit is not None:
-        route, args = resolve(sub.method, e.path)
+        route, args = routes.resolve(sub.method, e.path)
         authorize(sub.access, route, args)
         return await route.handler(sub, *args)
     try:
-        route, args = resolve(sub.method, e.path)
+        route, args = routes.resolve(sub.method, e.path)
         authorize(sub.access, route, args)
         return await route.handler(sub, *args)
     except FhirError as err:

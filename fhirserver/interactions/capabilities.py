@@ -15,25 +15,24 @@ from fhirserver.auth.discovery import security
 from fhirserver.auth.discovery import smart_configuration as smart
 from fhirserver.context import RequestContext
 from fhirserver.responses import fhir, json_bytes
+from fhirserver.routing import APPEND_ONLY, RouteTable
 from fhirserver.settings import Settings
 
 
 @lru_cache(maxsize=64)
-def _statement(base_url: str, settings: Settings) -> bytes:
-    from fhirserver.routes import (  # the route table is the source of truth
-        APPEND_ONLY,
-        implemented_interactions,
-        system_interactions,
-    )
-    type_level, instance_level = implemented_interactions()
-    return json_bytes(capability_statement(base_url, type_level, instance_level,
+def _statement(base_url: str, settings: Settings, routes: RouteTable) -> bytes:
+    """The route table is the source of truth for what is implemented."""
+    type_level = routes.interactions("type")
+    return json_bytes(capability_statement(base_url, type_level, routes.interactions("instance"),
                                            search_supported="search-type" in type_level,
-                                           system=system_interactions(), security=security(settings),
+                                           system=routes.interactions("system"), security=security(settings),
                                            append_only=APPEND_ONLY))
 
 
 async def capabilities(ctx: RequestContext) -> Response:
-    return fhir(_statement(ctx.base_url, ctx.services.settings), media_type=ctx.media_type, pretty=ctx.pretty)
+    services = ctx.services
+    return fhir(_statement(ctx.base_url, services.settings, services.routes), media_type=ctx.media_type,
+                pretty=ctx.pretty)
 
 
 async def smart_configuration(ctx: RequestContext) -> Response:

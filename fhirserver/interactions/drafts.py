@@ -16,7 +16,7 @@ from fhirserver.references import Local, local_references
 from fhirserver.validation import Body, check_id, parse_json, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from mappings.fhirtime import instant_text
+from fhirserver.fhirtime import instant_text
 from searchparams.index import side_arrays
 
 

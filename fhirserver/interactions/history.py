@@ -14,7 +14,7 @@ from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
-from mappings.fhirtime import interval
+from fhirserver.fhirtime import interval
 from searchparams import ast
 from searchparams.execute import matching_ids
 
