@@ -24,7 +24,7 @@ from fhirserver.audit.events import Access as Touched
 from fhirserver.audit.events import Actor, audit_event, patients_in
 from fhirserver.audit.log import AuditUnavailable
 from fhirserver.outcomes import Category, FhirError, Issue
-from fhirserver.responses import fhir, outcome_bytes
+from fhirserver.responses import error_response
 
 log = logging.getLogger(__name__)
 MAX_ENTITIES = 200   # a page of 1,000 includes still names at most this many resources
@@ -76,9 +76,7 @@ class Trail:
             if committed:
                 log.error("AUDIT EVENT LOST for a committed write by %s in %s", self._actor().sub, self.slug)
             else:
-                err = _unavailable()
-                return fhir(outcome_bytes(err.issues), err.status, media_type="application/fhir+json",
-                            headers=err.headers)
+                return error_response(_unavailable())
         return response
 
     async def _org_id(self) -> int | None:

@@ -30,12 +30,12 @@ import orjson
 from fhirserver import ids
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.resources import Verb, now
+from fhirserver.fhirtime import instant_text
 from fhirserver.outcomes import Category, FhirError, operation_outcome
 from fhirserver.references import Local, classify
 from fhirserver.validation import Body, check_id, dumps_exact, loads_exact, parse_json, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from fhirserver.fhirtime import instant_text
 from mappings.sql import DIRECTORY_FIND
 from searchparams import catalog
 from searchparams.index import index_rows

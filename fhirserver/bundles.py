@@ -11,9 +11,9 @@ from urllib.parse import quote_plus
 import orjson
 
 from fhirserver.db.resources import Stored, Verb
+from fhirserver.fhirtime import instant_text
 from fhirserver.headers import etag
 from fhirserver.outcomes import invalid
-from fhirserver.fhirtime import instant_text
 
 
 def encode_cursor(value: object) -> str:

@@ -1,6 +1,7 @@
 """Errors as values: one exception type, one mapping to HTTP status, one OperationOutcome shape.
 
-Interactions raise `FhirError`; only `app.py`'s handler turns it into a response.
+Interactions raise `FhirError`; only the dispatcher (`fhirserver/routes.py`, and a Bundle's
+entries in `interactions/bundle.py`) turns it into a response.
 Every issue carries a stable message code (`details.coding`) so clients can
 match on it rather than on wording.
 """

@@ -1,9 +1,9 @@
 """Parsing and validating resource bodies against the official R4 (4.0.1) definitions.
 
 Structure, types, required elements, value sets bound by `enum` and primitive
-patterns come from the R4 JSON schema, checked by jsonschema-rs (compiled Rust:
-about 2-12 us per resource against 180-340 us for fhir.resources or the
-pure-Python jsonschema; see bench/validation.py). The rules the schema cannot
+patterns come from the R4 JSON schema, checked by jsonschema-rs (compiled Rust,
+chosen over fhir.resources and the pure-Python jsonschema because every write pays
+for it; bench/validation.py compares them). The rules the schema cannot
 express are checked by `spec.walk`. Contained resources are validated one by
 one with their own type's schema, which gives far better messages than the
 schema's 146-way `oneOf`.

@@ -3,8 +3,8 @@
 Single-valued elements qualify where the column holds exactly the one value the
 parameter's expression selects (so no match can be missed). A `Tokens` column holds every
 "system|code" of a CodeableConcept: it answers `system|code` values (GIN, `&&`); other
-forms (code only, `:text`, `:missing`, `:not`) stay with the side tables. Counting a common
-Observation code this way is about five times faster than the side-table semi-join. A date bound to one column
+forms (code only, `:text`, `:missing`, `:not`) stay with the side tables; counting a common
+Observation code this way avoids the side-table semi-join. A date bound to one column
 is an `instant` (Appointment.start, AuditEvent.recorded, meta.lastUpdated): a partial
 dateTime is a range and needs its end, so those go to the side tables. A client's instant
 is precise to the second or finer, so comparing it as a point is exact for search values

@@ -21,8 +21,8 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from itertools import product
 
-from fhirserver.textfold import normalize_text
 from fhirserver.fhirtime import interval
+from fhirserver.textfold import normalize_text
 from searchparams import catalog, phonetic
 from searchparams.catalog import COMPOSITE, DATE, QUANTITY, REFERENCE, STRING, TOKEN, Param
 from searchparams.fhirpath import Node, roots

@@ -14,10 +14,10 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from fhirserver import spec
-from fhirserver.outcomes import Category, FhirError, Issue
-from mappings import MAPPINGS
-from fhirserver.textfold import normalize_text
 from fhirserver.fhirtime import interval
+from fhirserver.outcomes import Category, FhirError, Issue
+from fhirserver.textfold import normalize_text
+from mappings import MAPPINGS
 from searchparams import ast, catalog, phonetic, terminology
 from searchparams.catalog import Declined, Param
 

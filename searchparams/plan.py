@@ -15,12 +15,11 @@
   narrowed by the bounds and the cursor. Any list of month starts gives the same rows; a
   month missing from it (made since it was read) is read with its neighbour.
 - Generic or custom PostgreSQL plans (`generic`): a patient's chart lookup on a month-
-  partitioned type (its reference, perhaps a status, no date bounds) spends ~90 % of its
-  time planning ~65 months x side tables afresh (1.4 ms planning, 0.14 ms executing a
-  patient's Observations at 10,000 patients); a cached generic plan prunes at run time and
-  costs 0.3 ms in all. Everything else keeps custom plans: plan-time pruning by date, and
-  plans that depend on the values (a generic plan made a five-code count 40 % slower and a
-  chained count 2.3x slower).
+  partitioned type (its reference, perhaps a status, no date bounds) would spend most of its
+  time planning every month x side tables afresh; a cached generic plan prunes at run time
+  instead. Everything else keeps custom plans: plan-time pruning by date, and plans that
+  depend on the values (counts over common codes, chains), which a generic plan gets wrong
+  (bench/README.md has the measurements).
 `str(plan)` is what `_explain` shows beside the SQL.
 """
 
@@ -76,10 +75,9 @@ def walks_months(m: ResourceMapping, search: ast.Search) -> bool:
 
 def side_driver(m: ResourceMapping, search: ast.Search) -> int | None:
     """The first filter that is a plain reference answered by a side table, if any: in a month
-    walk its side rows of the window, found by (param, target), lead to the resources.
-    Measured at 10,000 patients against letting PostgreSQL join each window: a Location's
-    upcoming appointments 5.1 -> 1.7 ms, a practitioner's 5.2 -> 1.0, an agent's audit events
-    of two months 3.9 -> 1.2."""
+    walk its side rows of the window, found by (param, target), lead to the resources: a
+    window's bounds are run-time values, so PostgreSQL cannot estimate its rows, and joining
+    each window itself it read every row of the month to semi-join the few that match."""
     for i, f in enumerate(search.filters):
         if isinstance(f, ast.Clause) and f.modifier is None and \
                 catalog.supported(m.resource_type)[f.code].type == "reference" and \

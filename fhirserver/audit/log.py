@@ -29,8 +29,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Callable
 
 import asyncpg
@@ -40,8 +40,8 @@ from fhirserver import ids
 from fhirserver.bulk import Prepared, Writer
 from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.resources import Verb, now
-from mappings import MAPPINGS
 from fhirserver.fhirtime import instant_text
+from mappings import MAPPINGS
 from searchparams.index import element_rows, whole_rows
 
 log = logging.getLogger(__name__)

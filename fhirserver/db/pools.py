@@ -179,9 +179,9 @@ async def _pool(dsn: str, *, min_size: int, max_size: int, pooler: bool) -> asyn
     settings = {"application_name": "fhirserver"}
     if not pooler:   # PgBouncer rejects unknown startup parameters
         settings["jit"] = "off"
-        # A prepared search's generic plan cannot prune month partitions while planning;
-        # building one (on the 6th execution) costs up to 100 ms over ~65 months, and using
-        # it was 15x slower for a patient's observations. Custom plans prune at plan time.
+        # A prepared search's generic plan cannot prune month partitions while planning, and
+        # building one (on the 6th execution) plans every month: custom plans prune at plan
+        # time. searchparams/plan.py opts into generic plans where they pay.
         settings["plan_cache_mode"] = "force_custom_plan"
     # Behind PgBouncer in transaction mode, named prepared statements would meet other
     # clients' server connections; asyncpg then uses unnamed statements only.

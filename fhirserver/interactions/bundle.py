@@ -31,6 +31,7 @@ from fhirserver.db.pools import Route
 from fhirserver.db.resources import now
 from fhirserver.db.retry import retrying
 from fhirserver.db.tenancy import tenant_transaction
+from fhirserver.fhirtime import instant_text
 from fhirserver.headers import check_body_type
 from fhirserver.interactions import conditional, guard
 from fhirserver.interactions.drafts import verify_targets
@@ -40,7 +41,6 @@ from fhirserver.responses import error_response, fhir, json_bytes
 from fhirserver.routing import authorize
 from fhirserver.validation import dumps_exact, loads_exact, parse_json, validate
 from mappings import MAPPINGS
-from fhirserver.fhirtime import instant_text
 from searchparams.confine import confine
 from searchparams.execute import matching_ids
 

@@ -11,12 +11,12 @@ from fhirserver import ids
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.db.resources import Draft, Lock
+from fhirserver.fhirtime import instant_text
 from fhirserver.outcomes import Category, FhirError, Issue, invalid
 from fhirserver.references import Local, local_references
 from fhirserver.validation import Body, check_id, parse_json, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from fhirserver.fhirtime import instant_text
 from searchparams.index import side_arrays
 
 

@@ -9,12 +9,12 @@ from starlette.responses import Response
 from fhirserver import bundles
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
+from fhirserver.fhirtime import interval
 from fhirserver.interactions import guard, units
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
-from fhirserver.fhirtime import interval
 from searchparams import ast
 from searchparams.execute import matching_ids
 
