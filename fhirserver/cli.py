@@ -1,4 +1,4 @@
-"""The `fhirserver` command: serve, migrate, tenant create, partitions."""
+"""The `fhirserver` command and its subcommands (`fhirserver --help` lists them)."""
 
 from __future__ import annotations
 

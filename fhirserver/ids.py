@@ -7,7 +7,7 @@ A server id is an RFC 9562 UUIDv8 (custom layout) written in the usual 8-4-4-4-1
                 month partition grow with insertion time, so B-tree inserts append
     bits 48-51  version 8;  bits 52-63 random;  bits 64-65 variant;  66-127 random
 
-94 random bits make collisions negligible. Reading `Observation/{id}` decodes the
+74 random bits make collisions negligible. Reading `Observation/{id}` decodes the
 month and probes one partition. Ids chosen by clients (update-as-create) carry no
 such promise; they are found through the id directory instead (see db/resources.py).
 """

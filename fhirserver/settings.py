@@ -15,7 +15,7 @@ def _bool(value: str | None, default: bool) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Typed server settings. `from_env` is the only reader of os.environ."""
+    """Typed server settings, read from the environment by `from_env`."""
 
     database_url: str | None = None           # DATABASE_URL; None = embedded PostgreSQL
     data_dir: Path = Path(".fhirserver")       # FHIR_DATA_DIR: embedded cluster lives in data_dir/pg

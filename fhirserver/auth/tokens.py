@@ -1,6 +1,6 @@
 """Bearer tokens (JWT) checked as an OAuth 2.0 resource server: signature, issuer,
-audience, lifetime. PyJWT does the JOSE work (bench/jose.py compares it with joserfc:
-both verify through `cryptography` at the same cost; PyJWT is the more widely used).
+audience, lifetime. PyJWT does the JOSE work: it and joserfc both verify through
+`cryptography` at about the same cost, and PyJWT is the more widely used.
 
 Pinned, not negotiated: the algorithm must be one of ALGORITHMS *and* match the key's
 type (an RSA key verifies only RS256/RS384, a P-256 key only ES256, a P-384 key only

@@ -4,7 +4,7 @@ Migrations are the SQL files in `mappings/ddl/NNNN_name.sql`, applied in order,
 each in its own transaction, and recorded with a checksum in schema_migrations.
 A second run applies nothing. An applied file that has since changed is an
 error: released migrations are immutable; fix forward with a new file.
-A session advisory lock serialises concurrent migrators (several servers starting).
+Transaction-level advisory locks serialise concurrent migrators (several servers starting).
 """
 
 from __future__ import annotations
