@@ -22,7 +22,9 @@ from fhirserver.db.reindex import ensure_current
 from fhirserver.settings import Settings
 from fhirserver.tenants import create_tenant
 
-TEST_PORT = 54329
+# The embedded cluster's socket lives in its own folder; a second suite running at the same
+# time (another checkout) sets FHIR_TEST_PGPORT so that nothing else it starts collides.
+TEST_PORT = int(os.environ.get("FHIR_TEST_PGPORT", "54329"))
 
 
 @pytest.fixture(scope="session")
