@@ -95,28 +95,44 @@ class Trail:
                      anonymous=principal.anonymous, issuer=principal.issuer)
 
     def _event(self, status: int, recorded: datetime):
-        """A builder of the event, called by the audit writer: the regexes over what was read
-        and the dict run off the request's path. What it reads is final once the response
-        is: the request's effects are not touched again."""
+        """A builder of the request's events, called by the audit writer: the regexes over what
+        was read and the dicts run off the request's path. What it reads is final once the
+        response is: the request's effects are not touched again."""
         return lambda: self._build(status, recorded)
 
-    def _build(self, status: int, recorded: datetime) -> dict:
-        interaction = self.route.interaction or _operation(self.route)
-        touched, patients, query = [], set(), None
+    def _build(self, status: int, recorded: datetime) -> list[dict]:
+        """The request's event; for a Bundle that succeeded, also one event per entry (each
+        with its own interaction and outcome). A failed transaction ran nothing that stands:
+        its one event says so."""
+        effects = self.ctx.effects if self.ctx is not None else None
+        if effects is None:
+            return [self._describe(self.route, self.args, status, (0, 0), (0, 0), None, recorded)]
+        if status >= 400 and effects.interaction == "transaction":   # rolled back: nothing stands
+            return [self._describe(self.route, self.args, status, (0, 0), (0, 0), None, recorded, "transaction")]
+        events = [self._describe(self.route, self.args, status, (0, len(effects.seen)), (0, len(effects.written)),
+                                 effects.query, recorded, effects.interaction)]
+        if status < 400:
+            events += [self._describe(e.route, e.args, e.status, e.seen, e.written, e.query, recorded)
+                       for e in effects.entries if e.route is not None]
+        return events
+
+    def _describe(self, route, args, status: int, seen: tuple[int, int], written: tuple[int, int],
+                  query: str | None, recorded: datetime, interaction: str | None = None) -> dict:
+        interaction = interaction or route.interaction or _operation(route)
+        touched, patients = [], set()
         if self.ctx is not None:
             effects = self.ctx.effects
-            query = effects.query
-            for type_, id_, text in effects.seen[:MAX_ENTITIES]:
+            for type_, id_, text in effects.seen[seen[0]:min(seen[1], seen[0] + MAX_ENTITIES)]:
                 if interaction not in QUERIES:   # a query is named by itself and its patients (BALP)
                     touched.append(f"{type_}/{id_}")
                 patients |= patients_in(type_, id_, text)
-            for type_, id_, _ in effects.written[:MAX_ENTITIES]:
+            for type_, id_, _ in effects.written[written[0]:min(written[1], written[0] + MAX_ENTITIES)]:
                 touched.append(f"{type_}/{id_}")
                 if type_ == "Patient":
                     patients.add(f"Patient/{id_}")
-        resource_type = self.args[0].resource_type if self.route.shape[:1] == ("{type}",) else None
-        if self.route.level == "instance" and not touched and resource_type:
-            touched.append(f"{resource_type}/{self.args[1]}")   # refused or not found: what was asked for
+        resource_type = args[0].resource_type if route.shape[:1] == ("{type}",) else None
+        if route.level == "instance" and not touched and resource_type:
+            touched.append(f"{resource_type}/{args[1]}")   # refused or not found: what was asked for
         what = Touched(interaction, resource_type, tuple(dict.fromkeys(touched)),
                        query, tuple(sorted(patients))[:MAX_ENTITIES], status, self.slug, self.base_url)
         return audit_event(self._actor(), what, recorded)

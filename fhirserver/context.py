@@ -38,6 +38,20 @@ class Services:
     routes: RouteTable | None = None       # for handlers that route again (Bundle entries) or list routes
 
 
+@dataclass(frozen=True, slots=True)
+class EntryRecord:
+    """One Bundle entry as the audit trail needs it: its route and arguments (None when the
+    entry named no interaction), its status, and its share of the request's `seen` and
+    `written` lists ([start, end) offsets) and search query."""
+
+    route: object | None
+    args: tuple
+    status: int
+    seen: tuple[int, int]
+    written: tuple[int, int]
+    query: str | None
+
+
 @dataclass(eq=False)
 class Effects:
     """What a request changed, gathered while it runs (a Bundle's entries share one):
@@ -48,6 +62,8 @@ class Effects:
     # For the audit trail: what was read (type, id, JSON text) and the search query.
     seen: list[tuple[str, str, str]] = field(default_factory=list)
     query: str | None = None
+    entries: list[EntryRecord] = field(default_factory=list)   # a Bundle's, one per entry run
+    interaction: str | None = None   # what the handler found it was ("batch": the Bundle route serves both)
 
     async def committed(self, conn: asyncpg.Connection) -> None:
         # After COMMIT the insert position is at or past the commit record, so a replica

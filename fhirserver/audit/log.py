@@ -49,6 +49,10 @@ MAPPING = MAPPINGS["AuditEvent"]
 _YIELD_EVERY = 10   # let requests run between slices of a batch (an event costs tens of microseconds)
 
 
+# An event, or a builder of one or more (called by the writer, off the request's path).
+Event = dict | Callable[[], dict | list[dict]]
+
+
 class AuditUnavailable(Exception):
     """The audit trail cannot take an event now (writes failing, queue full, or closed)."""
 
@@ -57,7 +61,7 @@ class AuditUnavailable(Exception):
 class _Queued:
     org_id: int
     base_url: str
-    event: dict | Callable[[], dict]   # a callable is built by the writer, off the request's path
+    event: Event
 
 
 def prepare(org_id: int, base_url: str, event: dict, stamp: datetime) -> Prepared:
@@ -143,7 +147,7 @@ class AuditLog:
         if not self._healthy:
             raise AuditUnavailable("audit events cannot be written to the database")
 
-    async def put(self, org_id: int, base_url: str, event: dict | Callable[[], dict], *, wait: float) -> None:
+    async def put(self, org_id: int, base_url: str, event: Event, *, wait: float) -> None:
         """Queue `event`, waiting up to `wait` seconds for room in a full queue; raises
         AuditUnavailable when `check` does or the wait runs out."""
         self.check()
@@ -236,8 +240,9 @@ class AuditLog:
         stamp = now()
         for n, item in enumerate(items, 1):
             try:
-                event = item.event() if callable(item.event) else item.event
-                groups.setdefault(item.org_id, []).append(prepare(item.org_id, item.base_url, event, stamp))
+                built = item.event() if callable(item.event) else item.event
+                for event in built if isinstance(built, list) else [built]:
+                    groups.setdefault(item.org_id, []).append(prepare(item.org_id, item.base_url, event, stamp))
             except Exception as exc:   # a server bug: retrying cannot help; keep the event in the log
                 self.dropped += 1
                 log.error("audit event could not be stored (%s): %r", exc, item.event)

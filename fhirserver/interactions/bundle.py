@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from fhirserver import ids
-from fhirserver.context import RequestContext
+from fhirserver.context import EntryRecord, RequestContext
 from fhirserver.db.pools import Route
 from fhirserver.db.resources import now
 from fhirserver.db.retry import retrying
@@ -116,17 +116,22 @@ def _entry_response(response: Response, with_outcome: bool) -> dict:
 
 async def _run(ctx: RequestContext, e: Entry, unit: Unit | None, assigned: str | None = None) -> Response:
     sub = _sub_context(ctx, e, unit, assigned)
-    routes = ctx.services.routes
-    if unit is not None:
-        route, args = routes.resolve(sub.method, e.path)
-        authorize(sub.access, route, args)
-        return await route.handler(sub, *args)
+    effects = ctx.effects
+    seen, written = len(effects.seen), len(effects.written)
+    effects.query = None
+    route, args = None, ()
     try:
-        route, args = routes.resolve(sub.method, e.path)
+        route, args = ctx.services.routes.resolve(sub.method, e.path)
         authorize(sub.access, route, args)
-        return await route.handler(sub, *args)
+        response = await route.handler(sub, *args)
     except FhirError as err:
-        return error_response(err)
+        if unit is not None:   # a transaction fails as a whole: its one event says so
+            raise
+        response = error_response(err)
+    effects.entries.append(EntryRecord(route, tuple(args), response.status_code, (seen, len(effects.seen)),
+                                       (written, len(effects.written)), effects.query))
+    effects.query = None
+    return response
 
 
 def _skip_reason(e: Entry) -> str | None:
@@ -145,6 +150,7 @@ async def process(ctx: RequestContext) -> Response:
     kind = body.value.get("type")
     if kind not in ("batch", "transaction"):
         raise invalid(f"Bundle.type must be batch or transaction, not {kind!r}", "BUNDLE-TYPE", ("Bundle.type",))
+    ctx.effects.interaction = kind
     exact = loads_exact(ctx.body)
     entries = [_entry(ctx, i, raw) for i, raw in enumerate(exact.get("entry", []))]
     if kind == "batch":
@@ -167,6 +173,7 @@ async def _transaction(ctx: RequestContext, entries: list[Entry]) -> list[dict]:
     for e, reason in unsupported:
         e.skipped = reason
     live = [e for e in entries if not e.skipped]
+    ctx.effects.entries.clear()   # a retried transaction runs its entries again
     await _ensure_partitions(ctx, live)
     async with tenant_transaction(ctx.services.db, Route.PRIMARY, ctx.org_id,
                                   on_commit=ctx.effects.committed) as conn:

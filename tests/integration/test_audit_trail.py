@@ -68,7 +68,7 @@ def _ids(event: dict) -> list[str | None]:
     return [a["who"].get("identifier", {}).get("value") for a in event["agent"]]
 
 
-async def test_every_interaction_and_refusal_leaves_exactly_one_audit_event(audited, owner):
+async def test_every_interaction_refusal_and_bundle_entry_leaves_exactly_its_audit_event(audited, owner):
     app, keys = audited
     family = f"Trail{uuid.uuid4().hex[:10]}"
     token = keys.token("system/*.cruds", sub="auditor-7", client_id="audit-app")
@@ -112,24 +112,25 @@ async def test_every_interaction_and_refusal_leaves_exactly_one_audit_event(audi
     await asyncio.wait_for(app.state.services.audit.flush(), 15)
 
     events = await _events(owner, TRAIL[0])
-    assert Counter(_code(e) for e in events) == Counter(
-        {"create": 2, "read": 3, "vread": 1, "update": 1, "patch": 1, "search-type": 1,
+    assert Counter(_code(e) for e in events) == Counter(   # the transaction's two entries are creates too
+        {"create": 4, "read": 3, "vread": 1, "update": 1, "patch": 1, "search-type": 1,
          "history-instance": 1, "delete": 1, "transaction": 1}), [(_code(e), e["outcome"]) for e in events]
     for e in events:
         assert {s["system"] for s in e["subtype"]} == {INTERACTION}
         assert e["source"]["site"] == "acme"
     ok = [e for e in events if e["outcome"] == "0"]
     refused = [e for e in events if e["outcome"] != "0"]
-    assert len(ok) == 10 and len(refused) == 2
+    assert len(ok) == 12 and len(refused) == 2
     for e in ok:
         assert _ids(e) == ["auditor-7", "audit-app"], e["agent"]
     by = {}
     for e in ok:
         by.setdefault(_code(e), []).append(e)
 
-    creates = sorted(by["create"], key=lambda e: len(_whats(e)))
-    assert [_whats(e) for e in creates] == [[f"Patient/{pid}"], [f"Observation/{oid}", f"Patient/{pid}"]]
-    assert [e["action"] for e in creates] == ["C", "C"]
+    creates = sorted(by["create"], key=lambda e: (len(_whats(e)), bool(set(_whats(e)) & set(tx_refs))))
+    assert [_whats(e) for e in creates[0::2]] == [[f"Patient/{pid}"], [f"Observation/{oid}", f"Patient/{pid}"]]
+    assert [sorted(_whats(e)) for e in creates[1::2]] == [[tx_refs[0]], sorted(tx_refs)]   # one per entry
+    assert [e["action"] for e in creates] == ["C"] * 4
     (read,) = by["read"]
     assert read["action"] == "R" and _whats(read) == [f"Observation/{oid}", f"Patient/{pid}"]
     (search,) = by["search-type"]
@@ -153,6 +154,40 @@ async def test_every_interaction_and_refusal_leaves_exactly_one_audit_event(audi
     # the Observation touched and the patient its data is about, in every instance-level event
     assert {code: (f"Observation/{oid}" in _whats(by[code][0]), _patients(by[code][0])) for code in instance} == \
         {code: (True, [f"Patient/{pid}"]) for code in instance}
+
+
+async def test_a_batch_leaves_its_own_event_and_one_per_entry_with_the_entrys_outcome(audited, owner):
+    app, keys = audited
+    address = ("192.0.2.56", 1)
+    token = keys.token("system/*.cruds", sub="batcher-3", client_id="batch-app")
+    async with client(app, token, address) as c:
+        made = await c.post("/Patient", json=samples.patient(family=f"Batch{uuid.uuid4().hex[:8]}"))
+        pid = made.json()["id"]
+        batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": f"Patient/{pid}"}},
+            {"request": {"method": "GET", "url": "Patient/no-such-patient"}},
+            {"resource": samples.observation(pid), "request": {"method": "POST", "url": "Observation"}},
+            {"request": {"method": "GET", "url": f"Observation?subject=Patient/{pid}"}}]}
+        done = await c.post("/", json=batch)
+        assert done.status_code == 200, done.text
+        assert [e["response"]["status"][:3] for e in done.json()["entry"]] == ["200", "404", "201", "200"]
+        oid = done.json()["entry"][2]["response"]["location"].split("/")[-3]
+        failed = await c.post("/", json={"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": samples.observation(pid), "request": {"method": "POST", "url": "Observation"}},
+            {"request": {"method": "DELETE", "url": "Patient/no-such-patient"}},
+            {"resource": {"resourceType": "Observation"}, "request": {"method": "POST", "url": "Observation"}}]})
+        assert failed.status_code >= 400
+    await asyncio.wait_for(app.state.services.audit.flush(), 15)
+    events = [e for e in await _events(owner, address[0]) if _code(e) != "create" or _whats(e) != [f"Patient/{pid}"]]
+    got = sorted((_code(e), e["outcome"], tuple(sorted(_whats(e)))) for e in events)
+    assert got == sorted([
+        ("batch", "0", (f"Observation/{oid}", f"Patient/{pid}")),    # the Bundle: everything it touched
+        ("read", "0", (f"Patient/{pid}",)),
+        ("read", "4", ("Patient/no-such-patient",)),                  # not found: what was asked for
+        ("search-type", "0", (f"Patient/{pid}",)),                    # a query names its patients
+        ("create", "0", (f"Observation/{oid}", f"Patient/{pid}")),
+        ("transaction", "4", ()),                                      # rolled back: one event, nothing touched
+    ]), got
 
 
 async def _until_unhealthy(app, c, pid: str, seconds: float = 10) -> int:
