@@ -51,6 +51,7 @@ from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
 from searchparams import execute  # noqa: E402
 from searchparams.parse import parse  # noqa: E402
+from searchparams.plan import PageSpec, plan_page  # noqa: E402
 from searchparams.sqlgen.select import compile_page  # noqa: E402
 
 TENANT = "org-1"
@@ -238,7 +239,7 @@ def _statement(org: int, req: dict, download: bool):
     if search.summary == "count":
         return lambda conn: execute.count(conn, m, search, org)
     if download:
-        c = compile_page(m, search, org, 10_000_000)
+        c = compile_page(m, search, plan_page(m, search, PageSpec(org, 10_000_000)))
         return lambda conn: conn.fetch(c.sql, *c.params)
     return lambda conn: execute.page(conn, m, search, org, None)
 

@@ -17,6 +17,7 @@ from mappings.bindings import Ref, binding
 from searchparams import ast
 from searchparams.confine import Policy
 from searchparams.parse import parse_filter
+from searchparams.plan import PageSpec, plan_filter, plan_page
 from searchparams.sqlgen.select import Compiled, compile_count, compile_ids, compile_page
 
 MAX_INCLUDED = 1000
@@ -25,7 +26,7 @@ MAX_ITERATIONS = 4
 
 async def matching_ids(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
                        limit: int) -> list[str]:
-    q = compile_ids(m, search, org_id, limit)
+    q = compile_ids(m, search, plan_filter(m, search, org_id, limit))
     return [r[0] for r in await conn.fetch(q.sql, *q.params)]
 
 
@@ -55,8 +56,9 @@ async def tenant_months(conn: asyncpg.Connection, m: ResourceMapping, org_id: in
 async def _compiled_page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
                          cursor: list | None, backward: bool) -> Compiled:
     """The page statement of `page` and `explain`: the search count plus one look-ahead row."""
-    decoded = [decode_key(k) for k in cursor] if cursor else None
-    return compile_page(m, search, org_id, search.count + 1, decoded, await tenant_months(conn, m, org_id), backward)
+    decoded = tuple(decode_key(k) for k in cursor) if cursor else None
+    spec = PageSpec(org_id, search.count + 1, decoded, backward, await tenant_months(conn, m, org_id))
+    return compile_page(m, search, plan_page(m, search, spec))
 
 
 async def page(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
@@ -105,14 +107,14 @@ def decode_key(value: object) -> object:
 
 
 async def count(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int) -> int:
-    q = compile_count(m, search, org_id)
+    q = compile_count(m, search, plan_filter(m, search, org_id))
     async with generic_plans(conn, q.plan.generic):
         return await conn.fetchval(q.sql, *q.params)
 
 
 async def estimate(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int) -> int:
     """The planner's row estimate: what _total=estimate asks for, at the cost of planning only."""
-    q = compile_ids(m, search, org_id, 2**31 - 1)
+    q = compile_ids(m, search, plan_filter(m, search, org_id, 2**31 - 1))
     plan = orjson.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + q.sql, *q.params))
     return int(plan[0]["Plan"].get("Plan Rows", 0))
 

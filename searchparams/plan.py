@@ -102,19 +102,29 @@ def chart_lookup(m: ResourceMapping, search: ast.Search, bounds: Bounds) -> bool
     return kinds.count(Ref) == 1
 
 
-def plan_filter(m: ResourceMapping, search: ast.Search, org_id: int) -> Plan:
-    """The plan of a statement over all matches (a count, conditional interactions' ids)."""
-    bounds = partition_bounds(m, search)
-    return Plan(m.resource_type, org_id, bounds, generic=chart_lookup(m, search, bounds))
+@dataclass(frozen=True, slots=True)
+class PageSpec:
+    """What a page's plan needs besides the search: whose rows, how many, from where."""
+
+    org_id: int
+    limit: int
+    cursor: tuple | None = None      # decoded sort keys (then id) of the row the page follows
+    backward: bool = False           # the page that ends just before `cursor` instead
+    months: list[datetime] | None = None   # starts of the tenant's month partitions, when known
 
 
-def plan_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int, cursor: list | None = None,
-              months: list[datetime] | None = None, backward: bool = False) -> Plan:
-    """`months`: starts of the tenant's month partitions, when the caller knows them."""
+def plan_filter(m: ResourceMapping, search: ast.Search, org_id: int, limit: int | None = None) -> Plan:
+    """The plan of a statement over all matches (a count; at most `limit` ids)."""
     bounds = partition_bounds(m, search)
-    key = tuple(cursor) if cursor is not None else None
+    return Plan(m.resource_type, org_id, bounds, limit=limit, generic=chart_lookup(m, search, bounds))
+
+
+def plan_page(m: ResourceMapping, search: ast.Search, page: PageSpec) -> Plan:
+    """Any list of `page.months` gives the same rows; None: not known, no month walk."""
+    bounds = partition_bounds(m, search)
+    key, backward, org_id, limit = page.cursor, page.backward, page.org_id, page.limit
     generic = chart_lookup(m, search, bounds)
-    if months is None or not walks_months(m, search):
+    if page.months is None or not walks_months(m, search):
         return Plan(m.resource_type, org_id, bounds, "keys", limit, key, backward, generic=generic)
     lo, hi = bounds
     if key is not None:
@@ -124,7 +134,7 @@ def plan_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int, c
         else:
             lo = key[0] if lo is None else max(lo, key[0])
     start, end = lo or ids.PART_TS_MIN, hi or _END
-    cuts = sorted({mo for mo in months if start < mo < end})
+    cuts = sorted({mo for mo in page.months if start < mo < end})
     windows = tuple(zip([start, *cuts], [*cuts, end]))
     return Plan(m.resource_type, org_id, bounds, "months", limit, key, backward,
                 windows[::-1] if backward else windows, generic, side_driver(m, search))

@@ -1,7 +1,8 @@
 """Scope confinement for the interactions that name one resource (read, vread, history,
 update, patch, delete) and for writes: a resource is within the caller's reach when a
 search for its id under the caller's confinement finds it. The search compiler decides,
-so a read can never show what the same caller's search would hide.
+so a read can never show what the same caller's search would hide. Past versions are
+not indexed: each is also tested on its own content (`version_filter`).
 
 Unrestricted callers (a plain user/ or system/ grant for the type) pay nothing: the
 confinement is None and no query runs.
@@ -10,6 +11,7 @@ confinement is None and no query runs.
 from __future__ import annotations
 
 import asyncpg
+import orjson
 
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
@@ -18,6 +20,7 @@ from fhirserver.outcomes import Category, FhirError, not_found
 from mappings.base import ResourceMapping
 from searchparams.confine import Policy
 from searchparams.execute import visible_ids
+from searchparams.inmemory import matches
 
 
 def policy(ctx: RequestContext, main_type: str, permissions: str) -> Policy | None:
@@ -35,6 +38,26 @@ async def within_reach(conn: asyncpg.Connection, ctx: RequestContext, m: Resourc
     if confinement is None:
         return True
     return bool(await visible_ids(conn, m, [id_], confinement, ctx.org_id))
+
+
+def version_filter(ctx: RequestContext, m: ResourceMapping, permission: str):
+    """For a confined caller, a test of each stored version (history, vread): a past version
+    is not in the index, and may lie outside the reach its current version is in (an
+    Observation moved to another patient). None when the caller is unrestricted.
+    A delete marker carries nothing and passes; an unparsable version does not."""
+    confinement = ctx.access.confinement(m.resource_type, permission) if ctx.access is not None else None
+    if confinement is None:
+        return None
+
+    def visible(text: str | None) -> bool:
+        if not text:
+            return True
+        try:
+            resource = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return False
+        return matches(resource, confinement, ctx.base_url)
+    return visible
 
 
 async def check_readable(ctx: RequestContext, m: ResourceMapping, id_: str) -> None:

@@ -62,9 +62,16 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
         versions = versions[:count]
         nxt = kept + [("_cursor", bundles.encode_cursor(versions[-1].version_id))]
         links.append({"relation": "next", "url": bundles.link(url, nxt)})
+    versions = _within_reach(ctx, m, versions, "r")
     for v in versions:
         ctx.effects.saw(m.resource_type, v.id, v.resource or "")
     return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))
+
+
+def _within_reach(ctx: RequestContext, m: ResourceMapping, versions: list, permission: str) -> list:
+    """The versions a confined caller may see (a page may then hold fewer than _count)."""
+    visible = guard.version_filter(ctx, m, permission)
+    return versions if visible is None else [v for v in versions if visible(v.resource)]
 
 
 async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
@@ -96,6 +103,7 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
         last = versions[-1]
         token = bundles.encode_cursor([last.last_updated.isoformat(), last.id, last.version_id])
         links.append({"relation": "next", "url": bundles.link(url, kept + [("_cursor", token)])})
+    versions = _within_reach(ctx, m, versions, "s")
     for v in versions:
         ctx.effects.saw(m.resource_type, v.id, v.resource or "")
     return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))

@@ -11,7 +11,7 @@ from fhirserver.db import resources
 from fhirserver.headers import parse_etag, parse_http_date
 from fhirserver.interactions import guard, units
 from fhirserver.interactions.replies import resource_reply
-from fhirserver.outcomes import invalid
+from fhirserver.outcomes import invalid, not_found
 from fhirserver.projection import project
 from fhirserver.responses import json_bytes, version_headers
 from fhirserver.validation import check_id
@@ -65,5 +65,8 @@ async def vread(ctx: RequestContext, m: ResourceMapping, id_: str, vid: str) -> 
         raise invalid(f"'{vid}' is not a version of this server (versions are 1, 2, 3, ...)", "RES-BAD-VERSION")
     await guard.check_readable(ctx, m, id_)
     stored = await _cached(ctx, m, id_, int(vid))
+    visible = guard.version_filter(ctx, m, "r")
+    if visible is not None and not visible(stored.resource):
+        raise not_found(m.resource_type, id_)
     ctx.effects.saw(m.resource_type, id_, stored.resource)
     return resource_reply(ctx, m.resource_type, stored)

@@ -17,7 +17,7 @@ from datetime import datetime
 from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, binding
 from searchparams import ast, catalog
-from searchparams.plan import Plan, plan_filter, plan_page, walks_months
+from searchparams.plan import Plan, walks_months
 from searchparams.sqlgen.filters import Scope, condition, driving_rows
 from searchparams.sqlgen.params import Aliases, Params
 
@@ -95,15 +95,9 @@ def _equal(expr: str, value: object, p: Params) -> str:
     return f"{expr} IS NULL" if value is None else f"{expr} = {p.add(value)}"
 
 
-def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int,
-                 cursor: list | None = None, months: list[datetime] | None = None,
-                 backward: bool = False) -> Compiled:
-    """(id, resource, k1.., kn) of the matches after `cursor`, in sort order, at most `limit`;
-    `backward`: those just before it, in reverse order (a previous page, read from its end).
-
-    `months`: starts of the tenant's month partitions, when the caller knows them; any
-    list gives the same rows (a month missing from it is read with its neighbour)."""
-    plan = plan_page(m, search, org_id, limit, cursor, months, backward)
+def compile_page(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
+    """(id, resource, k1.., kn) of the matches after the plan's cursor, in sort order, at most
+    its limit; backward: those just before it, in reverse order (a previous page, read from its end)."""
     if plan.order == "months":
         return _month_walk(m, search, plan)
     p = Params()
@@ -112,12 +106,12 @@ def compile_page(m: ResourceMapping, search: ast.Search, org_id: int, limit: int
     cols = "".join(f", {e} AS k{i}" for i, (e, _) in enumerate(keys))
     inner = f"SELECT {ALIAS}.id, {ALIAS}.resource{cols} FROM {m.table} {ALIAS} WHERE {where}"
     ordered = [(f"q.k{i}", desc) for i, (_, desc) in enumerate(keys)] + [("q.id", False)]
-    nulls = "FIRST" if backward else "LAST"
-    order = ", ".join(f"{e}{' DESC' if d != backward else ''} NULLS {nulls}" for e, d in ordered)
+    nulls = "FIRST" if plan.backward else "LAST"
+    order = ", ".join(f"{e}{' DESC' if d != plan.backward else ''} NULLS {nulls}" for e, d in ordered)
     sql = f"SELECT * FROM ({inner}) q"
-    if cursor is not None:
-        sql += f" WHERE {_beyond(ordered, cursor, p, backward)}"
-    sql += f" ORDER BY {order} LIMIT {p.add(limit)}"
+    if plan.cursor is not None:
+        sql += f" WHERE {_beyond(ordered, plan.cursor, p, plan.backward)}"
+    sql += f" ORDER BY {order} LIMIT {p.add(plan.limit)}"
     return Compiled(sql, tuple(p.values), len(keys), plan)
 
 
@@ -156,17 +150,15 @@ def _month_walk(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
     return Compiled(sql, tuple(p.values), 1, plan)
 
 
-def compile_ids(m: ResourceMapping, search: ast.Search, org_id: int, limit: int) -> Compiled:
-    """Ids of the matches in id order, at most `limit` (conditional interactions)."""
+def compile_ids(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
+    """Ids of the matches in id order, at most the plan's limit (conditional interactions)."""
     p = Params()
-    plan = plan_filter(m, search, org_id)
     where, _ = _where(m, search, plan, p)
     return Compiled(f"SELECT {ALIAS}.id FROM {m.table} {ALIAS} WHERE {where} ORDER BY {ALIAS}.id "
-                    f"LIMIT {p.add(limit)}", tuple(p.values), plan=plan)
+                    f"LIMIT {p.add(plan.limit)}", tuple(p.values), plan=plan)
 
 
-def compile_count(m: ResourceMapping, search: ast.Search, org_id: int) -> Compiled:
+def compile_count(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:
     p = Params()
-    plan = plan_filter(m, search, org_id)
     where, _ = _where(m, search, plan, p)
     return Compiled(f"SELECT count(*) FROM {m.table} {ALIAS} WHERE {where}", tuple(p.values), plan=plan)

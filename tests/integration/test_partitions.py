@@ -14,6 +14,7 @@ from mappings import MAPPINGS
 from mappings.sql import statements
 from searchparams import execute
 from searchparams.parse import parse
+from searchparams.plan import PageSpec, plan_page
 from searchparams.sqlgen.select import compile_page
 from tests import samples
 from tests.integration.test_crud import create
@@ -83,13 +84,13 @@ async def test_date_bounded_search_prunes_time_partitions(owner, spread):
     org = await default_org(owner)
     # a code without system is answered by the side table, whose months must be pruned too
     search = parse("Observation", [("date", "2021-04"), ("code", "29463-7")], strict=True)
-    q = compile_page(OBS, search, org, 10)
+    q = compile_page(OBS, search, plan_page(OBS, search, PageSpec(org, 10)))
     assert q.params[1:3] == (ids.month_start(ids.month_index(search.clauses[0].values[0].start)),
                              ids.month_start(ids.month_index(search.clauses[0].values[0].start) + 1))
     scanned = await _explain(owner, org, q.sql, *q.params)
     assert scanned == {f"observations_o{org}_2021m04", f"observations_tok_o{org}_2021m04"}
     year = parse("Observation", [("date", "2023")], strict=True)
-    q = compile_page(OBS, year, org, 10)
+    q = compile_page(OBS, year, plan_page(OBS, year, PageSpec(org, 10)))
     scanned = await _explain(owner, org, q.sql, *q.params)
     # months of 2023 with no partition (gaps) are read from the overflow partition
     assert scanned and all("_2023m" in name or name.endswith("_default") for name in scanned)
@@ -271,7 +272,8 @@ async def test_a_page_in_the_middle_reads_only_its_own_months(fhir, owner, sprea
         await owner.execute(f"SET LOCAL ROLE fhir_app; SET LOCAL fhir.org_id = '{org}'")
         months = await execute.tenant_months(owner, OBS, org)
         middle = [{"ts": "2021-03-01T00:00:00+00:00"}, ""]
-        q = compile_page(OBS, search, org, 3, [execute.decode_key(k) for k in middle], months)
+        page = PageSpec(org, 3, tuple(execute.decode_key(k) for k in middle), months=months)
+        q = compile_page(OBS, search, plan_page(OBS, search, page))
         read = _executed(await owner.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + q.sql, *q.params))
     # run-time pruning: no month before the cursor is read (the sort above the loop reads
     # ahead at least 32 rows, so with 24 rows in all the later months are all read)
@@ -294,7 +296,8 @@ async def test_a_chart_lookup_runs_on_a_generic_plan_and_leaves_the_connection_c
     async with tenant_read(db, Route.READ, org) as conn:
         for _ in range(2):
             await execute.page(conn, OBS, search, org, None)
-        q = compile_page(OBS, search, org, 6, None, await execute.tenant_months(conn, OBS, org))
+        page = PageSpec(org, 6, months=await execute.tenant_months(conn, OBS, org))
+        q = compile_page(OBS, search, plan_page(OBS, search, page))
         counts = await conn.fetchrow("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
                                      "WHERE statement = $1", q.sql)
         assert counts["generic_plans"] >= 2 and counts["custom_plans"] == 0

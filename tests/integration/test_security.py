@@ -412,3 +412,29 @@ async def test_anonymous_loopback_callers_are_served_but_not_through_a_proxy(sec
     transport = httpx.ASGITransport(app=app, client=REMOTE)
     async with httpx.AsyncClient(transport=transport, base_url=f"{ROOT}/default") as c:
         assert (await c.get("/Patient")).status_code == 401
+
+
+async def test_past_versions_outside_the_patients_reach_stay_hidden(secured, keys):
+    """An Observation recorded for one patient and then moved to another: the second
+    patient's token reads the resource as it is now, never the version about the first."""
+    async with client(secured, keys.token("system/*.cruds")) as admin:
+        mine = (await admin.post("/Patient", json=samples.patient(family="Famp3"))).json()["id"]
+        other = (await admin.post("/Patient", json=samples.patient(family="Famp4"))).json()["id"]
+        first = {**samples.observation(other), "note": [{"text": "about Famp4"}]}
+        oid = (await admin.post("/Observation", json=first)).json()["id"]
+        moved = await admin.put(f"/Observation/{oid}", json={**samples.observation(mine), "id": oid})
+        assert moved.status_code == 200, moved.text
+    async with client(secured, keys.token("patient/*.rs", patient=mine)) as c:
+        assert (await c.get(f"/Observation/{oid}")).status_code == 200
+        assert (await c.get(f"/Observation/{oid}/_history/2")).status_code == 200
+        old = await c.get(f"/Observation/{oid}/_history/1")
+        assert old.status_code == 404 and "Famp4" not in old.text and other not in old.text
+        history = await c.get(f"/Observation/{oid}/_history")
+        assert [e["resource"]["meta"]["versionId"] for e in history.json()["entry"]] == ["2"]
+        typed = await c.get("/Observation/_history", params={"_count": "1000"})
+        assert [e["resource"]["meta"]["versionId"] for e in typed.json()["entry"]
+                if e["resource"]["id"] == oid] == ["2"]
+        for r in (history, typed):
+            assert "Famp4" not in r.text and other not in r.text
+    async with client(secured, keys.token("patient/*.rs", patient=other)) as c:   # and the other way round
+        assert (await c.get(f"/Observation/{oid}/_history/1")).status_code == 404   # judged by now, too

@@ -17,6 +17,7 @@ from fhirserver import ids
 from fhirserver.db.partitions import create_tenant_partitions
 from mappings import MAPPINGS
 from searchparams.parse import parse
+from searchparams.plan import PageSpec, plan_page
 from searchparams.sqlgen.select import compile_page
 
 NOW = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -137,7 +138,7 @@ async def _small(owner) -> frozenset[str]:
 async def _plan(owner, org: int, resource_type: str, query: list[tuple[str, str]]) -> list:
     m = MAPPINGS[resource_type]
     search = parse(resource_type, query, strict=True)
-    q = compile_page(m, search, org, search.count + 1)
+    q = compile_page(m, search, plan_page(m, search, PageSpec(org, search.count + 1)))
     async with owner.transaction():
         await owner.execute(f"SET LOCAL ROLE fhir_app; SET LOCAL fhir.org_id = '{org}'")
         return _scans(orjson.loads(await owner.fetchval("EXPLAIN (FORMAT JSON) " + q.sql, *q.params)))

@@ -37,6 +37,7 @@ from fhirserver.interactions.search import _cursor
 from mappings import MAPPINGS
 from searchparams.execute import decode_key
 from searchparams.parse import parse
+from searchparams.plan import PageSpec, plan_filter, plan_page
 from searchparams.sqlgen import values
 from searchparams.sqlgen.select import Compiled, compile_count, compile_page
 
@@ -146,11 +147,12 @@ def render(type_name: str, query: str, cursor_value: object) -> str:
               f"includes {' '.join(str(i) for i in search.includes) or '-'}",
               f"summary {search.summary or '-'} total {search.total}"]
     if search.summary == "count" or search.total == "accurate":
-        lines += statement("count ", compile_count(m, search, ORG))
+        lines += statement("count ", compile_count(m, search, plan_filter(m, search, ORG)))
     if search.summary != "count":
         months = MONTHS if m.time_partitioned else None   # execute.tenant_months: None when not by month
-        decoded = [decode_key(k) for k in cursor] if cursor else None   # as execute._compiled_page
-        lines += statement("", compile_page(m, search, ORG, search.count + 1, decoded, months, backward))
+        decoded = tuple(decode_key(k) for k in cursor) if cursor else None   # as execute._compiled_page
+        page = PageSpec(ORG, search.count + 1, decoded, backward, months)
+        lines += statement("", compile_page(m, search, plan_page(m, search, page)))
     return "\n".join(lines) + "\n"
 
 

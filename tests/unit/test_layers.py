@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                       "searchparams.index", "searchparams.phonetic", "searchparams.terminology")),
     ("storage", ("mappings", "fhirserver.db")),
     ("compiler", ("searchparams.ast", "searchparams.parse", "searchparams.plan", "searchparams.sqlgen",
-                  "searchparams.execute", "searchparams.confine", "searchparams.partitions")),
+                  "searchparams.execute", "searchparams.confine", "searchparams.partitions", "searchparams.inmemory")),
     ("server", ("fhirserver.app", "fhirserver.auth", "fhirserver.audit", "fhirserver.interactions",
                 "fhirserver.auditing", "fhirserver.bootstrap", "fhirserver.bulk", "fhirserver.bulk_run",
                 "fhirserver.bundles", "fhirserver.cache", "fhirserver.cli", "fhirserver.context",

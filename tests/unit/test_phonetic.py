@@ -8,6 +8,7 @@ from mappings import MAPPINGS
 from searchparams import phonetic
 from searchparams.index import index_rows
 from searchparams.parse import parse
+from searchparams.plan import PageSpec, plan_page
 from searchparams.sqlgen.select import compile_page
 
 
@@ -35,7 +36,10 @@ def test_index_rows_cover_family_and_given_only_and_mark_a_keyless_name():
 
 def test_a_value_compiles_to_its_key_and_a_keyless_value_to_nothing():
     m = MAPPINGS["Patient"]
-    q = compile_page(m, parse("Patient", parse_qsl("phonetic=Smithe"), strict=True), 1, 10)
+    def page_sql(query: str):
+        search = parse("Patient", parse_qsl(query), strict=True)
+        return compile_page(m, search, plan_page(m, search, PageSpec(1, 10)))
+    q = page_sql("phonetic=Smithe")
     assert phonetic.key("Smithe") in q.params and "Smithe" not in q.params
-    none = compile_page(m, parse("Patient", parse_qsl("phonetic=42"), strict=True), 1, 10)
+    none = page_sql("phonetic=42")
     assert "false" in none.sql

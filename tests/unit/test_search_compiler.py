@@ -14,9 +14,14 @@ from mappings.bindings import DateRange, binding
 from searchparams import ast
 from searchparams.parse import parse
 from searchparams.partitions import partition_bounds
-from searchparams.sqlgen.select import compile_page
+from searchparams.plan import PageSpec, plan_page
+from searchparams.sqlgen.select import Compiled, compile_page
 
 OBS, PAT = MAPPINGS["Observation"], MAPPINGS["Patient"]
+
+
+def page_sql(m, search: ast.Search, org_id: int, limit: int, months: list[datetime] | None = None) -> Compiled:
+    return compile_page(m, search, plan_page(m, search, PageSpec(org_id, limit, months=months)))
 
 
 def test_token_forms_and_escaping():
@@ -33,19 +38,19 @@ def test_printed_ast():
 
 def test_values_never_enter_the_sql_text():
     s = parse("Patient", [("family", "O'Brien; DROP TABLE patients"), ("identifier", "x|y")], strict=True)
-    q = compile_page(PAT, s, 1, 10)
+    q = page_sql(PAT, s, 1, 10)
     assert "Brien" not in q.sql and "DROP" not in q.sql and "x|y" not in q.sql
     assert "o'brien; drop table patients" in q.params
 
 
 def test_date_eq_on_the_partitioning_parameter_bounds_part_ts():
-    q = compile_page(OBS, parse("Observation", [("date", "2021-04")], strict=True), 1, 10)
+    q = page_sql(OBS, parse("Observation", [("date", "2021-04")], strict=True), 1, 10)
     assert "a0.part_ts >= $2 AND a0.part_ts < $3" in q.sql
 
 
 def test_open_ended_prefixes_do_not_bound_part_ts_on_ranges():
     for prefix in ("lt", "le", "ne", "ap"):
-        q = compile_page(OBS, parse("Observation", [("date", f"{prefix}2021-04")], strict=True), 1, 10)
+        q = page_sql(OBS, parse("Observation", [("date", f"{prefix}2021-04")], strict=True), 1, 10)
         assert "part_ts" not in q.sql, prefix
 
 
@@ -91,9 +96,9 @@ def test_each_partitioning_date_is_filed_by_the_rule_its_search_bounds_assume():
 def test_one_reference_or_code_is_a_plain_equality_for_generic_plans():
     """A generic plan estimates `col = $n` from the column's statistics but only guesses for
     `col = ANY($n)`; on a rewritten claims table the guess picked a full primary-key scan."""
-    one = compile_page(MAPPINGS["Claim"], parse("Claim", [("patient", "p1"), ("status", "active")], strict=True), 1, 10)
+    one = page_sql(MAPPINGS["Claim"], parse("Claim", [("patient", "p1"), ("status", "active")], strict=True), 1, 10)
     assert "a0.patient = $2::text" in one.sql and "a0.status = $3::text" in one.sql
-    two = compile_page(MAPPINGS["Claim"], parse("Claim", [("patient", "p1,p2")], strict=True), 1, 10)
+    two = page_sql(MAPPINGS["Claim"], parse("Claim", [("patient", "p1,p2")], strict=True), 1, 10)
     assert "a0.patient = ANY($2::text[])" in two.sql and two.params[1] == ["Patient/p1", "Patient/p2"]
 
 
@@ -107,7 +112,7 @@ _values = st.text(alphabet=st.characters(min_codepoint=48, max_codepoint=122, bl
 def test_sql_text_depends_on_the_shape_only(prefix, a, b):
     """Two searches that differ only in values compile to the same SQL text (one prepared statement)."""
     def build(v):
-        return compile_page(OBS, parse("Observation", [
+        return page_sql(OBS, parse("Observation", [
             ("code", f"http://loinc.org|{v[0]}"), ("subject", f"Patient/{v[1]}"), ("date", f"{prefix}2021-03-04")],
             strict=True), 7, 20)
     qa, qb = build(a), build(b)
@@ -119,24 +124,22 @@ def test_sql_text_depends_on_the_shape_only(prefix, a, b):
 def test_the_plan_walks_months_from_the_cursor_and_prints_itself():
     from datetime import datetime, timezone
 
-    from searchparams.plan import plan_page
-
     def utc(*args) -> datetime:
         return datetime(*args, tzinfo=timezone.utc)
     months = [utc(2021, m, 1) for m in range(1, 13)]
     search = parse("Observation", [("code", "http://loinc.org|1234-5"), ("date", "2021")], strict=True)
-    first = plan_page(OBS, search, 1, 11, None, months[:6])   # a month list that misses July on
+    first = plan_page(OBS, search, PageSpec(1, 11, months=months[:6]))   # a month list that misses July on
     assert first.order == "months" and first.bounds == (utc(2021, 1, 1), utc(2022, 1, 1))
     assert first.windows[-1] == (utc(2021, 6, 1), utc(2022, 1, 1)) and len(first.windows) == 6
-    later = plan_page(OBS, search, 1, 11, [utc(2021, 3, 10), "x"], months)
+    later = plan_page(OBS, search, PageSpec(1, 11, (utc(2021, 3, 10), "x"), months=months))
     assert later.windows[0] == (utc(2021, 3, 10), utc(2021, 4, 1)) and len(later.windows) == 10
-    back = plan_page(OBS, search, 1, 11, [utc(2021, 3, 10), "x"], months, backward=True)
+    back = plan_page(OBS, search, PageSpec(1, 11, (utc(2021, 3, 10), "x"), True, months))
     assert back.windows[0][0] == utc(2021, 3, 1) and back.windows[-1] == (utc(2021, 1, 1), utc(2021, 2, 1))
     assert str(later).startswith("(plan Observation (org 1) (part_ts 2021-01-01T00:00:00+00:00 "
                                  "2022-01-01T00:00:00+00:00) (order months) (limit 11) (after 2021-03-10")
     sorted_ = parse("Observation", [("_sort", "-date")], strict=True)
-    assert plan_page(OBS, sorted_, 1, 11, None, months).order == "keys"
-    assert plan_page(PAT, parse("Patient", [], strict=True), 1, 11, None, None).windows == ()
+    assert plan_page(OBS, sorted_, PageSpec(1, 11, months=months)).order == "keys"
+    assert plan_page(PAT, parse("Patient", [], strict=True), PageSpec(1, 11)).windows == ()
 
 
 def test_only_a_patients_chart_lookup_uses_generic_plans():
@@ -156,13 +159,12 @@ def test_only_a_patients_chart_lookup_uses_generic_plans():
 def test_a_side_table_reference_drives_each_window_of_the_month_walk():
     from datetime import datetime, timezone
 
-    from searchparams.plan import plan_page, walks_months
-    from searchparams.sqlgen.select import compile_page
+    from searchparams.plan import walks_months
 
     months = [datetime(2026, m, 1, tzinfo=timezone.utc) for m in range(1, 13)]
 
     def plan(type_name: str, items: list[tuple[str, str]]):
-        return plan_page(MAPPINGS[type_name], parse(type_name, items, strict=True), 1, 11, None, months)
+        return plan_page(MAPPINGS[type_name], parse(type_name, items, strict=True), PageSpec(1, 11, months=months))
     agent = plan("AuditEvent", [("date", "ge2026-01-01"), ("agent", "Practitioner/p1")])
     assert agent.order == "months" and agent.driver == 1 and "(windows driven by filter 1)" in str(agent)
     assert plan("Appointment", [("location", "Location/l1")]).driver == 0
@@ -170,7 +172,7 @@ def test_a_side_table_reference_drives_each_window_of_the_month_walk():
     assert plan("Observation", [("code", "http://loinc.org|1234-5")]).driver is None
     assert not walks_months(MAPPINGS["Encounter"], parse("Encounter", [("_id", "e1")], strict=True))
     search = parse("AuditEvent", [("date", "ge2026-01-01"), ("agent", "Practitioner/p1")], strict=True)
-    q = compile_page(MAPPINGS["AuditEvent"], search, 1, 11, None, months)
+    q = page_sql(MAPPINGS["AuditEvent"], search, 1, 11, months)
     assert "OFFSET 0) d JOIN audit_events a0" in q.sql and q.sql.count("audit_events_ref") == 1
     used = {int(n) for n in re.findall(r"\$(\d+)", q.sql)}
     assert used == set(range(1, len(q.params) + 1))
