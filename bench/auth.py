@@ -52,7 +52,7 @@ from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
-from fhirserver.generate import generate  # noqa: E402
+from bench.generate import generate  # noqa: E402
 
 TENANT = "org-1"
 VUS = (1, 32)

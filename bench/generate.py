@@ -1,4 +1,5 @@
-"""`fhirserver generate`: deterministic ndjson shaped like the seed design, streamed.
+"""Deterministic ndjson shaped like the seed design, streamed: the data of the benchmarks
+and of demos (a tool beside the server, not part of it). Run: `./run generate --patients N`.
 
 Five organisations in the ratio 1000:500:300:150:50; per organisation an Organization,
 locations and practitioners; per patient on average 20 encounters, 100 observations
@@ -12,14 +13,17 @@ resource per line with a deterministic id, written patient by patient (constant 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import chain
 from pathlib import Path
 
 import orjson
+from tqdm import tqdm
 
 from fhirserver import ids
 
@@ -453,3 +457,25 @@ def generate(out: Path, patients: int, seed: int, end: datetime | None = None, p
             for f in files.values():
                 f.close()
     return counts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="generate",
+                                     description="write deterministic ndjson shaped like the seed design")
+    parser.add_argument("--patients", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default="generated")
+    parser.add_argument("--end", help="last day of the five years of data (default 2026-01-01T00:00:00+00:00)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    with tqdm(unit=" resources", unit_scale=True, desc="generating") as bar:
+        end = datetime.fromisoformat(args.end) if args.end else None
+        counts = generate(Path(args.out), args.patients, args.seed, end, bar.update)
+    total = sum(counts.values())
+    rate = total / (time.perf_counter() - started)
+    print(f"wrote {total} resources ({rate:.0f}/s) to {args.out}: "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -37,7 +37,7 @@ from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
 from fhirserver.db.partitions import PartitionCache  # noqa: E402
 from fhirserver.db.resources import now  # noqa: E402
-from fhirserver.generate import generate  # noqa: E402
+from bench.generate import generate  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
 

@@ -4,7 +4,7 @@ Large ndjson files are cut into chunks at line starts, so one big file (a tenant
 Observations) keeps every worker busy. Each worker process validates, indexes and COPYs
 its share of the chunks over its own connection (Python work is the cost; PostgreSQL
 keeps up). Progress is counted in shared memory. A directory whose subdirectories are
-tenant slugs (what `fhirserver generate` writes) loads each subdirectory into that
+tenant slugs (what `./run generate` writes) loads each subdirectory into that
 tenant, creating it if needed.
 """
 

@@ -102,23 +102,6 @@ def load(args: argparse.Namespace) -> None:
           + (f" (see {args.rejects})" if stats.rejected else ""))
 
 
-def generate(args: argparse.Namespace) -> None:
-    import time
-    from datetime import datetime
-
-    from tqdm import tqdm
-
-    from fhirserver.generate import generate as run
-    started = time.perf_counter()
-    with tqdm(unit=" resources", unit_scale=True, desc="generating") as bar:
-        end = datetime.fromisoformat(args.end) if args.end else None
-        counts = run(Path(args.out), args.patients, args.seed, end, bar.update)
-    total = sum(counts.values())
-    rate = total / (time.perf_counter() - started)
-    print(f"wrote {total} resources ({rate:.0f}/s) to {args.out}: "
-          + ", ".join(f"{k} {v}" for k, v in counts.items()))
-
-
 def tenant_create(args: argparse.Namespace) -> None:
     async def run(conn):
         from fhirserver.tenants import create_tenant
@@ -219,12 +202,6 @@ def main(argv: list[str] | None = None) -> None:
                     help="cut ndjson files into chunks of about this size, loaded in parallel (keep it "
                          "the same when resuming)")
     ld.set_defaults(run=load)
-    g = sub.add_parser("generate", help="write deterministic ndjson shaped like the seed design")
-    g.add_argument("--patients", type=int, required=True)
-    g.add_argument("--seed", type=int, default=1)
-    g.add_argument("--out", default="generated")
-    g.add_argument("--end", help="last day of the five years of data (default 2026-01-01T00:00:00+00:00)")
-    g.set_defaults(run=generate)
     part = sub.add_parser("partitions", help="create month partitions ahead of time (run daily)")
     part.add_argument("--months-ahead", type=int, default=3)
     part.add_argument("--from", dest="first", metavar="YYYY-MM",

@@ -14,7 +14,7 @@ import orjson
 from fhirserver import bulk, ids
 from fhirserver.bulk import Checkpoints, Writer, chunks, load_lines, read_lines
 from fhirserver.db.partitions import PartitionCache
-from fhirserver.generate import generate
+from bench.generate import generate
 from fhirserver.tenants import create_tenant
 from tests import samples
 

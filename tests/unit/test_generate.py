@@ -6,7 +6,7 @@ import hashlib
 
 import orjson
 
-from fhirserver.generate import ORGS, generate
+from bench.generate import ORGS, generate
 from fhirserver.validation import validate
 
 

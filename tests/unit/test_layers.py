@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("server", ("fhirserver.app", "fhirserver.auth", "fhirserver.audit", "fhirserver.interactions",
                 "fhirserver.auditing", "fhirserver.bootstrap", "fhirserver.bulk", "fhirserver.bulk_run",
                 "fhirserver.bundles", "fhirserver.cache", "fhirserver.cli", "fhirserver.context",
-                "fhirserver.generate", "fhirserver.headers", "fhirserver.metrics", "fhirserver.projection",
+                "fhirserver.headers", "fhirserver.metrics", "fhirserver.projection",
                 "fhirserver.ratelimit", "fhirserver.references", "fhirserver.responses", "fhirserver.routes",
                 "fhirserver.routing", "fhirserver.settings", "fhirserver.tenants", "fhirserver.validation",
                 "fhirserver.__main__", "conformance.capability")),
