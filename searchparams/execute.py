@@ -13,11 +13,11 @@ import orjson
 from fhirserver.db.tenancy import generic_plans
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from mappings.bindings import Ref, binding
 from searchparams import ast
 from searchparams.confine import Policy
 from searchparams.parse import parse_filter
 from searchparams.plan import PageSpec, plan_filter, plan_page
+from searchparams.sqlgen import include
 from searchparams.sqlgen.select import Compiled, compile_count, compile_ids, compile_page
 
 MAX_INCLUDED = 1000
@@ -26,7 +26,10 @@ MAX_ITERATIONS = 4
 
 async def matching_ids(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
                        limit: int) -> list[str]:
-    q = compile_ids(m, search, plan_filter(m, search, org_id, limit))
+    return await _column(conn, compile_ids(m, search, plan_filter(m, search, org_id, limit)))
+
+
+async def _column(conn: asyncpg.Connection, q: Compiled) -> list:
     return [r[0] for r in await conn.fetch(q.sql, *q.params)]
 
 
@@ -127,37 +130,8 @@ async def explain(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Sear
     return str(q.plan), q.sql, q.params, orjson.loads(plan)
 
 
-async def _references_from(conn, source: ResourceMapping, ids: list[str], code: str, org_id: int) -> list[str]:
-    b = binding(source.resource_type, code)
-    if isinstance(b, Ref):
-        rows = await conn.fetch(f"SELECT {b.column} FROM {source.table} WHERE org_id = $1 AND id = ANY($2) "
-                                f"AND {b.column} IS NOT NULL", org_id, ids)
-    else:
-        rows = await conn.fetch(f"SELECT target FROM {source.table}_ref WHERE org_id = $1 AND id = ANY($2) "
-                                "AND param = $3", org_id, ids, code)
-    return [r[0] for r in rows]
-
-
-async def _referring(conn, source: ResourceMapping, targets: list[str], code: str, org_id: int,
-                     limit: int) -> list[tuple[str, str]]:
-    b = binding(source.resource_type, code)
-    if isinstance(b, Ref):
-        sql = (f"SELECT id, resource FROM {source.table} WHERE org_id = $1 AND {b.column} = ANY($2) "
-               "ORDER BY id LIMIT $3")
-    else:
-        sql = (f"SELECT a.id, a.resource FROM {source.table} a WHERE a.org_id = $1 AND EXISTS ("
-               f"SELECT 1 FROM {source.table}_ref s WHERE s.org_id = $1 AND s.id = a.id"
-               f"{' AND s.part_ts = a.part_ts' if source.time_partitioned else ''} "
-               "AND s.param = $4 AND s.target = ANY($2)) ORDER BY a.id LIMIT $3")
-        return [(r[0], r[1]) for r in await conn.fetch(sql, org_id, targets, limit, code)]
-    return [(r[0], r[1]) for r in await conn.fetch(sql, org_id, targets, limit)]
-
-
-async def _fetch(conn, type_name: str, ids: list[str], org_id: int) -> list[tuple[str, str]]:
-    m = MAPPINGS[type_name]
-    rows = await conn.fetch(f"SELECT id, resource FROM {m.table} WHERE org_id = $1 AND id = ANY($2) ORDER BY id",
-                            org_id, ids)
-    return [(r[0], r[1]) for r in rows]
+async def _rows(conn: asyncpg.Connection, q: Compiled) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in await conn.fetch(q.sql, *q.params)]
 
 
 async def includes(conn: asyncpg.Connection, search: ast.Search, matches: list[tuple[str, str]],
@@ -209,17 +183,17 @@ async def _visible(conn, rows: list[tuple[str, str, str]], org_id: int, policy: 
 
 
 async def _one_include(conn, inc: ast.Include, frontier: dict[str, list[str]], org_id: int):
-    source = MAPPINGS[inc.source_type]
     if not inc.reverse:
         ids = frontier.get(inc.source_type)
         if not ids:
             return []
         by_type: dict[str, list[str]] = {}
-        for ref in await _references_from(conn, source, ids, inc.code, org_id):
+        for ref in await _column(conn, include.references_from(inc, ids, org_id)):
             type_name, _, target = ref.partition("/")
             if type_name in MAPPINGS and "/" not in target and inc.target_type in (None, type_name):
                 by_type.setdefault(type_name, []).append(target)
-        return [(t, i, text) for t, targets in by_type.items() for i, text in await _fetch(conn, t, targets, org_id)]
+        return [(t, i, text) for t, targets in by_type.items()
+                for i, text in await _rows(conn, include.by_id(MAPPINGS[t], targets, org_id))]
     targets = [f"{t}/{i}" for t, ids in frontier.items() for i in ids]
-    rows = await _referring(conn, source, targets, inc.code, org_id, MAX_INCLUDED)
+    rows = await _rows(conn, include.referring(inc, targets, org_id, MAX_INCLUDED))
     return [(inc.source_type, i, text) for i, text in rows]
