@@ -13,7 +13,7 @@ entry serialises concurrent creators of one client-chosen id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Callable
@@ -58,6 +58,7 @@ class Current:
     version_id: int
     last_updated: datetime
     month: int | None          # month index of its partition (time-partitioned types)
+    part_ts: datetime | None = None
 
 
 class Verb:
@@ -95,6 +96,9 @@ class Draft:
     refs: tuple[list[str], list[str]]              # (target types, target ids) of local references
     render: Callable[[str, int, datetime], str]    # (id, version, last_updated) -> stored JSON
     side: list[list] = field(default_factory=list)  # search side tables: one array per column (mappings/sql)
+    # False: the resource has no clinical time and part_ts is the write time; an update then
+    # keeps the row where it is (filed by its first write), instead of moving it every time.
+    clinical: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +139,7 @@ async def _probe(conn: asyncpg.Connection, m: ResourceMapping, sql: str, org: in
 async def locate(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str,
                  lock: Lock = Lock.NONE) -> Current | None:
     row, month = await _probe(conn, m, getattr(statements(m), lock.value), org, id_)
-    return Current(row[0], row[1], month) if row else None
+    return Current(row[0], row[1], month, row[2]) if row else None
 
 
 async def latest_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str):
@@ -219,6 +223,8 @@ async def update(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: st
         if claimed and not _directory_needed(m, id_, draft.part_ts):
             await conn.execute(DIRECTORY_REMOVE, org, m.resource_type, id_)
         return Saved(id_, version, ts, text, True)
+    if not draft.clinical and current.part_ts is not None:
+        draft = replace(draft, part_ts=current.part_ts)
     version = current.version_id + 1
     ts = max(now(), current.last_updated + timedelta(milliseconds=1))
     values, text = _fields(m, id_, version, verb, ts, draft)

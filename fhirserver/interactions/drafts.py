@@ -48,10 +48,11 @@ def draft_from(body: Body, m: ResourceMapping, ctx: RequestContext, *, url_id: s
     contained = {c.get("id") for c in resource.get("contained", ()) if isinstance(c, dict)}
     local = local_references(found.references, contained, ctx.base_url)
     targets = sorted({(t.type, t.id) for _, t in local})
-    part_ts = None
+    part_ts, clinical = None, True
     if m.time_partitioned:
-        part_ts = ids.clamp(m.clinical_time(resource) or resources.now())
-    draft = Draft(columns=m.column_values(resource, ctx.base_url), part_ts=part_ts,
+        clinical_ts = m.clinical_time(resource)
+        part_ts, clinical = ids.clamp(clinical_ts or resources.now()), clinical_ts is not None
+    draft = Draft(columns=m.column_values(resource, ctx.base_url), part_ts=part_ts, clinical=clinical,
                   refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact),
                   side=side_arrays(resource, ctx.base_url))
     return draft, local

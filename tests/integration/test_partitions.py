@@ -157,6 +157,27 @@ async def test_an_ongoing_encounter_is_filed_at_the_end_of_time_and_moves_when_i
     assert await encounter_ids(fhir, marker, "lt2019-04") == [enc["id"]]   # no bounds: still found
 
 
+async def test_a_resource_without_clinical_time_stays_where_its_first_write_filed_it(fhir, owner):
+    """No clinical time: filed by the write time of its creation, and kept there by updates and
+    patches (moving the row on every write would rewrite it and grow the id directory)."""
+    body = samples.observation()
+    del body["effectiveDateTime"]
+    obs = await create(fhir, body)
+    where = "SELECT part_ts FROM observations WHERE id = $1"
+    filed = await owner.fetchval(where, obs["id"])
+    r = await fhir.put(f"/Observation/{obs['id']}", content=orjson.dumps({**obs, "status": "amended"}))
+    assert r.status_code == 200, r.text
+    patch = b'[{"op": "replace", "path": "/status", "value": "corrected"}]'
+    r = await fhir.patch(f"/Observation/{obs['id']}", content=patch,
+                         headers={"Content-Type": "application/json-patch+json"})
+    assert r.status_code == 200, r.text
+    assert await owner.fetchval(where, obs["id"]) == filed
+    assert await owner.fetchval("SELECT count(*) FROM id_directory WHERE id = $1", obs["id"]) == 0
+    dated = {**r.json(), "effectiveDateTime": "2021-07-04T10:00:00Z"}   # a clinical time at last: filed by it
+    assert (await fhir.put(f"/Observation/{obs['id']}", content=orjson.dumps(dated))).status_code == 200
+    assert (await owner.fetchval(where, obs["id"])).year == 2021
+
+
 async def test_months_ahead_exist_for_a_new_tenant(owner):
     org = await owner.fetchval("SELECT org_id FROM tenants WHERE slug = 'globex'")
     now = resources.now()
