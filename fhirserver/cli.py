@@ -15,6 +15,7 @@ import asyncpg
 
 from fhirserver import bootstrap
 from fhirserver.app import DSN_ENV
+from fhirserver.db import datadir
 from fhirserver.settings import Settings
 
 
@@ -47,6 +48,10 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
     settings = _settings(args)
     _check_exposure(settings, args.allow_anonymous)
+    try:
+        held = datadir.lock(settings.data_dir.resolve())   # kept open (and locked) until we exit
+    except datadir.DataDirectoryInUse as exc:
+        sys.exit(f"fhirserver: {exc}")
     cluster = None if settings.database_url else bootstrap.embedded_cluster(settings)
     dsn = asyncio.run(bootstrap.prepare(settings, cluster))
     os.environ[DSN_ENV] = dsn
@@ -67,6 +72,7 @@ def serve(args: argparse.Namespace) -> None:
     finally:
         if cluster is not None:
             cluster.stop()
+        os.close(held)
 
 
 async def _admin(settings: Settings, action) -> None:

@@ -13,7 +13,7 @@ from fhirserver.auth.access import Access
 from fhirserver.auth.gate import Gate
 from fhirserver.cache import ResourceCache
 from fhirserver.db.partitions import PartitionCache
-from fhirserver.db.pools import CONNECTION_ERRORS, Database, parse_lsn
+from fhirserver.db.pools import Database, parse_lsn
 from fhirserver.headers import Prefer
 from fhirserver.ratelimit import RateLimiter
 from fhirserver.routing import RouteTable
@@ -70,8 +70,8 @@ class Effects:
         # that has replayed it has replayed the commit.
         try:
             lsn = parse_lsn(await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
-        except CONNECTION_ERRORS as exc:   # committed all the same: answer without a token
-            log.warning("no consistency token for a committed write: %s", exc)
+        except Exception as exc:   # committed all the same: nothing after COMMIT may fail the request
+            log.warning("no consistency token for a committed write: %s: %s", type(exc).__name__, exc)
             return
         self.lsn = max(self.lsn or 0, lsn)
 

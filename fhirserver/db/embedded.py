@@ -159,13 +159,27 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         result = subprocess.run([bin_path("pg_ctl"), "status", "-D", str(self.pgdata)],
                                 capture_output=True, **as_postgres_user())
-        return result.returncode == 0
+        return result.returncode == 0 and not self._stale_pid()
+
+    def _stale_pid(self) -> bool:
+        """postmaster.pid names a process that is not this cluster's postmaster: one that died
+        and is not reaped yet (a zombie), or a pid since reused by another program. pg_ctl
+        trusts any live pid; after a crash it would then report a server that is gone."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return False   # no pid file, or no /proc to ask: pg_ctl's answer stands
+        return stat.rsplit(")", 1)[-1].split()[0] == "Z" or b"postgres" not in cmdline
 
     def start(self) -> str:
         """Start the cluster (initialising it first) unless it runs already; return its DSN."""
         self.init()
         if self.is_running():
             return self.dsn()
+        if self._stale_pid():
+            (self.pgdata / "postmaster.pid").unlink()
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         _chown_to_postgres(self.socket_dir)
         self._write_settings()

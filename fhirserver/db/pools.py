@@ -26,6 +26,7 @@ import asyncpg
 
 from fhirserver.db.connection import TenantConnection
 
+RELEASE_TIMEOUT_S = 5.0   # resetting a returned connection (a ROLLBACK at most) takes no longer
 # A replica's connection failing this way takes it out of rotation at once.
 CONNECTION_ERRORS = (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.ConnectionDoesNotExistError,
                      asyncpg.exceptions.ConnectionFailureError, asyncpg.exceptions.InterfaceError,
@@ -53,6 +54,23 @@ def format_lsn(lsn: int) -> str:
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
+async def give_back(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    """Return a connection to its pool whatever state it is in. One that cannot be reset
+    (its server died mid-statement, or the client lost track of the protocol) is terminated,
+    and the pool opens a fresh one later: a connection never stays checked out, which would
+    make the pool's close wait forever."""
+    try:
+        await pool.release(conn, timeout=RELEASE_TIMEOUT_S)
+    except BaseException as exc:
+        conn.terminate()
+        try:
+            await pool.release(conn)   # a terminated connection is simply dropped
+        except Exception:
+            pass
+        if not isinstance(exc, Exception):
+            raise   # cancellation and exits go on
+
+
 @dataclass(eq=False)
 class Server:
     name: str                   # "primary", "replica-1", ...
@@ -76,7 +94,7 @@ class Server:
 
     async def release(self, conn: asyncpg.Connection) -> None:
         try:
-            await self.pool.release(conn)
+            await give_back(self.pool, conn)
         finally:
             self.busy -= 1
 
@@ -93,18 +111,21 @@ class Server:
                 try:
                     await conn.execute(first)
                 except CONNECTION_ERRORS:
-                    await self.pool.release(conn)
+                    await give_back(self.pool, conn)
                     await self.pool.expire_connections()
                     conn = await self.pool.acquire()
                     try:
                         await conn.execute(first)
                     except BaseException:
-                        await self.pool.release(conn)
+                        await give_back(self.pool, conn)
                         raise
+                except BaseException:
+                    await give_back(self.pool, conn)
+                    raise
             try:
                 yield conn
             finally:
-                await self.pool.release(conn)
+                await give_back(self.pool, conn)
         finally:
             self.busy -= 1
 
@@ -164,8 +185,18 @@ class Database:
             server.healthy = False
         await server.pool.expire_connections()
 
-    async def close(self) -> None:
-        await asyncio.gather(*(s.pool.close() for s in (self.primary, *self.replicas)))
+    async def close(self, timeout: float = 10.0) -> None:
+        """Close every pool, waiting at most `timeout` seconds for connections still in use;
+        then terminate them, so that shutting down always ends."""
+        await asyncio.gather(*(_close(s.pool, timeout) for s in (self.primary, *self.replicas)))
+
+
+async def _close(pool: asyncpg.Pool, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await pool.close()
+    except TimeoutError:
+        pool.terminate()
 
 
 async def _release(conn: asyncpg.Connection) -> None:

@@ -84,3 +84,20 @@ async def test_database_url_selects_another_postgres(tmp_path, dsn, owner):
         _stop(proc)
     assert await owner.fetchval("SELECT count(*) FROM organizations WHERE id = $1", created.json()["id"]) == 1
     assert not (tmp_path / "pg").exists()
+
+
+def test_a_second_server_on_the_same_data_directory_refuses_and_touches_nothing(tmp_path):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/default"
+    first = _start(port, tmp_path)
+    try:
+        second = subprocess.run([sys.executable, "-m", "fhirserver", "serve", "--port", str(_free_port()),
+                                 "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert f"pid {first.pid}" in second.stderr and "another fhirserver" in second.stderr, second.stderr
+        assert httpx.get(f"{base}/metadata").status_code == 200   # the first one's database still runs
+        assert EmbeddedPostgres(tmp_path / "pg").is_running()
+    finally:
+        _stop(first)
+    proc = _start(port, tmp_path)   # the lock went with the first server
+    _stop(proc)
