@@ -5,7 +5,7 @@ codes, 3 appointments, 5 medication requests, 2 claims, 2 audit events; practiti
 and locations per organisation) with the bulk loader (`fhirserver load`: validation,
 indexing and COPY in worker processes), then for each query runs k6 at concurrency 1
 and 32 with parameters drawn from the data, and beside it the server's own SQL for the same
-requests (searchparams.execute.page: the compiled statement with the month walk and the
+requests (searchparams.pipeline.fetch_page: the compiled statement with the month walk and the
 plan mode the server picks) straight through asyncpg in the tenant read the server uses.
 Each cell is preceded by an untimed warm-up of the same length cap (`--warmup`), so both
 sides are measured with their connections' cached generic plans built. The HTTP floor
@@ -46,8 +46,7 @@ from fhirserver.db.pools import Route, open_database  # noqa: E402
 from fhirserver.db.tenancy import tenant_read  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
-from searchparams import execute  # noqa: E402
-from searchparams.parse import parse  # noqa: E402
+from searchparams import pipeline  # noqa: E402
 
 SCRIPT = ROOT / "bench" / "k6_urls.js"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -182,22 +181,22 @@ def queries(keys: dict[str, list[dict]], rnd: random.Random) -> dict[str, list[s
 
 
 async def sql_baseline(db, org: int, urls: list[str], vus: int, seconds: float) -> dict:
-    """The server's own SQL for each URL (execute.page: compiled statement, month walk, plan
+    """The server's own SQL for each URL (pipeline.fetch_page: compiled statement, month walk, plan
     mode), in the server's tenant read, through asyncpg: no HTTP, no JSON."""
     searches = []
     for url in urls:
         path, _, query = url.partition("?")
-        searches.append((MAPPINGS[path], parse(path, parse_qsl(query), strict=True)))
+        searches.append(pipeline.prepare(pipeline.SearchRequest(MAPPINGS[path], org, tuple(parse_qsl(query)))))
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def worker(w: int) -> None:
         i = w
         while time.perf_counter() < deadline:
-            m, search = searches[i % len(searches)]
+            query = searches[i % len(searches)]
             t = time.perf_counter()
             async with tenant_read(db, Route.READ, org) as conn:
-                await execute.page(conn, m, search, org, None)
+                await pipeline.fetch_page(conn, query)
             latencies.append(time.perf_counter() - t)
             i += 7
     started = time.perf_counter()

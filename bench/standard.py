@@ -49,8 +49,7 @@ from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
 from bench.generate import LABS, generate  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
-from searchparams import execute  # noqa: E402
-from searchparams.parse import parse  # noqa: E402
+from searchparams import pipeline  # noqa: E402
 from searchparams.plan import PageSpec, plan_page  # noqa: E402
 from searchparams.sqlgen.select import compile_page  # noqa: E402
 
@@ -235,13 +234,13 @@ def _statement(org: int, req: dict, download: bool):
     if "/" in path and not path.endswith("_search"):
         id_ = path.split("/")[1]
         return lambda conn: resources.read(conn, m, org, id_)
-    search = parse(type_name, items, strict=True)
-    if search.summary == "count":
-        return lambda conn: execute.count(conn, m, search, org)
+    query = pipeline.prepare(pipeline.SearchRequest(m, org, tuple(items), strict=True))
+    if query.search.summary == "count":
+        return lambda conn: pipeline.total(conn, query)
     if download:
-        c = compile_page(m, search, plan_page(m, search, PageSpec(org, 10_000_000)))
+        c = compile_page(m, query.search, plan_page(m, query.search, PageSpec(org, 10_000_000)))
         return lambda conn: conn.fetch(c.sql, *c.params)
-    return lambda conn: execute.page(conn, m, search, org, None)
+    return lambda conn: pipeline.fetch_page(conn, query)
 
 
 async def sql_baseline(db, org: int, query: Query, vus: int, seconds: float) -> dict:

@@ -1,8 +1,7 @@
-"""searchset and history Bundles, with their links and opaque page cursors."""
+"""searchset and history Bundles, with their links (page cursors: searchparams/cursor.py)."""
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
 from datetime import datetime, timezone
@@ -13,19 +12,6 @@ import orjson
 from fhirserver.db.resources import Stored, Verb
 from fhirserver.fhirtime import instant_text
 from fhirserver.headers import etag
-from fhirserver.outcomes import invalid
-
-
-def encode_cursor(value: object) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> object:
-    try:
-        return orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR") from None
-
 
 # Text that urllib's quote_plus leaves as it is (its always-safe characters).
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")

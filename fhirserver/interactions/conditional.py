@@ -16,9 +16,7 @@ from fhirserver.context import RequestContext
 from fhirserver.interactions import guard
 from fhirserver.outcomes import Category, FhirError, invalid
 from mappings.base import ResourceMapping
-from searchparams import ast
-from searchparams.confine import confine
-from searchparams.execute import matching_ids
+from searchparams import ast, pipeline
 from searchparams.parse import parse
 
 _NOT_CRITERIA = {"_format", "_pretty"}
@@ -53,10 +51,9 @@ async def single_match(conn: asyncpg.Connection, ctx: RequestContext, m: Resourc
     if lock_key is not None:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
                            f"{m.resource_type}?{lock_key}", ctx.org_id)
-    confined = guard.policy(ctx, m.resource_type, "s")
-    if confined is not None:   # a match the caller cannot see is no match
-        search = confine(search, confined)
-    ids = await matching_ids(conn, m, search, ctx.org_id, 2)
+    # confined by the caller's policy: a match the caller cannot see is no match
+    request = pipeline.SearchRequest(m, ctx.org_id, search=search, policy=guard.policy(ctx, m.resource_type, "s"))
+    ids = await pipeline.matching_ids(conn, request, 2)
     if len(ids) > 1:
         raise FhirError.of(Category.PRECONDITION, "multiple-matches", "COND-MULTIPLE",
                            f"The criteria match more than one {m.resource_type}; make them more selective")

@@ -18,8 +18,8 @@ from fhirserver.db import resources
 from fhirserver.interactions import units
 from fhirserver.outcomes import Category, FhirError, not_found
 from mappings.base import ResourceMapping
+from searchparams import pipeline
 from searchparams.confine import Policy
-from searchparams.execute import visible_ids
 from searchparams.inmemory import matches
 
 
@@ -37,7 +37,8 @@ async def within_reach(conn: asyncpg.Connection, ctx: RequestContext, m: Resourc
     confinement = ctx.access.confinement(m.resource_type, permissions) if ctx.access is not None else None
     if confinement is None:
         return True
-    return bool(await visible_ids(conn, m, [id_], confinement, ctx.org_id))
+    confined = pipeline.SearchRequest(m, ctx.org_id, extra=(confinement,))
+    return bool(await pipeline.visible_ids(conn, confined, [id_]))
 
 
 def version_filter(ctx: RequestContext, m: ResourceMapping, permission: str):

@@ -15,8 +15,8 @@ from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
-from searchparams import ast
-from searchparams.execute import matching_ids
+from searchparams import ast, pipeline
+from searchparams.cursor import decode_token, encode_token
 
 DEFAULT_COUNT, MAX_COUNT = 50, 1000
 MAX_CONFINED = 10_000   # a confined caller's type history covers at most this many resources
@@ -51,7 +51,7 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
     await guard.check_readable(ctx, m, id_)
     since, count, kept = _options(ctx)
     cursor = ctx.param("_cursor")
-    below = bundles.decode_cursor(cursor) if cursor else None
+    below = decode_token(cursor) if cursor else None
     if below is not None and not isinstance(below, int):
         raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
     versions = await units.read(ctx, lambda conn: resources.instance_history(conn, m, ctx.org_id, id_, since,
@@ -60,7 +60,7 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
     links = [{"relation": "self", "url": bundles.link(url, kept + ([("_cursor", cursor)] if cursor else []))}]
     if len(versions) > count:
         versions = versions[:count]
-        nxt = kept + [("_cursor", bundles.encode_cursor(versions[-1].version_id))]
+        nxt = kept + [("_cursor", encode_token(versions[-1].version_id))]
         links.append({"relation": "next", "url": bundles.link(url, nxt)})
     versions = _within_reach(ctx, m, versions, "r")
     for v in versions:
@@ -79,7 +79,7 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
     cursor = ctx.param("_cursor")
     after = None
     if cursor:
-        raw = bundles.decode_cursor(cursor)
+        raw = decode_token(cursor)
         if not (isinstance(raw, list) and len(raw) == 3):
             raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
         after = (datetime.fromisoformat(raw[0]), raw[1], raw[2])
@@ -89,7 +89,8 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
         only = None
         if confinement is not None:   # the history of what the caller may search, as it is now
             search = ast.Search(m.resource_type, (confinement,), MAX_CONFINED + 1)
-            only = await matching_ids(conn, m, search, ctx.org_id, MAX_CONFINED + 1)
+            request = pipeline.SearchRequest(m, ctx.org_id, search=search)
+            only = await pipeline.matching_ids(conn, request, MAX_CONFINED + 1)
             if len(only) > MAX_CONFINED:
                 raise FhirError.of(Category.FORBIDDEN, "too-costly", "AUTH-HISTORY-CONFINED",
                                    f"More than {MAX_CONFINED} {m.resource_type} resources are within this "
@@ -101,7 +102,7 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
     if len(versions) > count:
         versions = versions[:count]
         last = versions[-1]
-        token = bundles.encode_cursor([last.last_updated.isoformat(), last.id, last.version_id])
+        token = encode_token([last.last_updated.isoformat(), last.id, last.version_id])
         links.append({"relation": "next", "url": bundles.link(url, kept + [("_cursor", token)])})
     versions = _within_reach(ctx, m, versions, "s")
     for v in versions:

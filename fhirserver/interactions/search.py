@@ -1,13 +1,13 @@
 """search-type (GET [type]?..., POST [type]/_search) and _explain.
 
-The pipeline is parse -> compile -> execute (searchparams); this module only routes
-the connection, turns rows into a searchset Bundle and writes the links. Pages are
-keyset-paged: the `next` link carries an opaque cursor with the last row's sort keys.
+The stages (parse, validate, plan, SQL, execute) are searchparams/pipeline.py's; this
+module only routes the connection, turns rows into a searchset Bundle and writes the
+links. Pages are keyset-paged: the `next` link carries the opaque cursor the pipeline
+gives back, with the last row's sort keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -17,96 +17,57 @@ from fhirserver import bundles
 from fhirserver.context import RequestContext
 from fhirserver.headers import check_body_type
 from fhirserver.interactions import guard, units
-from fhirserver.outcomes import Category, FhirError, invalid
+from fhirserver.outcomes import Category, FhirError
 from fhirserver.projection import project
 from fhirserver.responses import fhir, json_bytes
 from fhirserver.spec import compartments
 from fhirserver.validation import check_id
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from searchparams import ast, execute
+from searchparams import ast, pipeline
 from searchparams.catalog import supported
-from searchparams.confine import confine
-from searchparams.parse import parse
-from searchparams.sqlgen.select import cursor_valid
 
 FORM = frozenset({"application/x-www-form-urlencoded"})
-
-
-def _cursor(m: ResourceMapping, search: ast.Search) -> tuple[list | None, bool]:
-    """The page cursor's key values, and whether it asks for the page before them."""
-    if search.cursor is None:
-        return None, False
-    value = bundles.decode_cursor(search.cursor)
-    backward = isinstance(value, dict) and set(value) == {"before"}
-    if backward:
-        value = value["before"]
-    try:
-        if isinstance(value, list) and cursor_valid(m, search, [execute.decode_key(k) for k in value]):
-            return value, backward
-    except ValueError:
-        pass
-    raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
 
 
 async def search_type(ctx: RequestContext, m: ResourceMapping, items: list[tuple[str, str]] | None = None, *,
                       base: str | None = None, extra: tuple[ast.Filter, ...] = ()) -> Response:
     items = list(ctx.params) if items is None else items
-    search = parse(m.resource_type, items, strict=ctx.prefer.handling == "strict", base=ctx.base_url)
-    if extra:
-        search = replace(search, filters=search.filters + extra)
-    confined = guard.policy(ctx, m.resource_type, "s")
-    if confined is not None:
-        search = confine(search, confined)
+    request = pipeline.SearchRequest(m, ctx.org_id, tuple(items), strict=ctx.prefer.handling == "strict",
+                                     base=ctx.base_url, extra=extra, policy=guard.policy(ctx, m.resource_type, "s"))
+    search = pipeline.parse_request(request)
     ctx.effects.query = urlencode(items)
-    cursor, backward = _cursor(m, search)
+    query = pipeline.validate(request, search)
     if ctx.param("_explain") == "true":
-        return await _explain(ctx, m, search, cursor, backward)
-
-    async def run(conn):
-        total = None
-        if search.summary == "count" or search.total == "accurate":
-            total = await execute.count(conn, m, search, ctx.org_id)
-        elif search.total == "estimate":
-            total = await execute.estimate(conn, m, search, ctx.org_id)
-        rows, after, before = ([], None, None) if search.summary == "count" else \
-            await execute.page(conn, m, search, ctx.org_id, cursor, backward)
-        included = await execute.includes(conn, search, rows, ctx.org_id, confined) \
-            if search.includes and rows else []
-        return total, rows, after, before, included
-    total, rows, after, before, included = await units.read(ctx, run)
+        return await _explain(ctx, query)
+    result = await units.read(ctx, lambda conn: pipeline.run(conn, query))
     url = base or f"{ctx.base_url}/{m.resource_type}"
     applied = list(search.applied)
     links = [{"relation": "self", "url": bundles.link(url, applied + ([("_cursor", search.cursor)]
                                                                        if search.cursor else []))}]
-    if after is not None:
-        links.append({"relation": "next",
-                      "url": bundles.link(url, applied + [("_cursor", bundles.encode_cursor(after))])})
-    if before is not None:
-        links.append({"relation": "previous",
-                      "url": bundles.link(url, applied + [("_cursor", bundles.encode_cursor({"before": before}))])})
-    for id_, text in rows:
+    for relation, token in (("next", result.page.next), ("previous", result.page.previous)):
+        if token is not None:
+            links.append({"relation": relation, "url": bundles.link(url, applied + [("_cursor", token)])})
+    for id_, text in result.page.rows:
         ctx.effects.saw(m.resource_type, id_, text)
-    for type_name, id_, text in included:
+    for type_name, id_, text in result.included:
         ctx.effects.saw(type_name, id_, text)
-    matches = [(id_, project(text, search.summary, search.elements)) for id_, text in rows]
-    bundle = bundles.searchset(ctx.base_url, m.resource_type, matches, links, total, included)
+    matches = [(id_, project(text, search.summary, search.elements)) for id_, text in result.page.rows]
+    bundle = bundles.searchset(ctx.base_url, m.resource_type, matches, links, result.total, result.included)
     return fhir(json_bytes(bundle), media_type=ctx.media_type, pretty=ctx.pretty)
 
 
-async def _explain(ctx: RequestContext, m: ResourceMapping, search: ast.Search, cursor: list | None,
-                   backward: bool) -> Response:
+async def _explain(ctx: RequestContext, query: pipeline.Query) -> Response:
     """The parsed search, the compiler's plan, the SQL, its bound values and PostgreSQL's plan, as Parameters.
 
     Blaze's __explain shows its own index plan; this shows the real SQL and EXPLAIN output."""
-    compiled, sql, params, plan = await units.read(
-        ctx, lambda conn: execute.explain(conn, m, search, ctx.org_id, cursor, backward))
+    shown = await units.read(ctx, lambda conn: pipeline.explain(conn, query))
     body = {"resourceType": "Parameters", "parameter": [
-        {"name": "search", "valueString": str(search)},
-        {"name": "compiler-plan", "valueString": compiled},
-        {"name": "sql", "valueString": sql},
-        *({"name": "parameter", "valueString": f"${i + 1} = {v!r}"} for i, v in enumerate(params)),
-        {"name": "plan", "valueString": orjson.dumps(plan, option=orjson.OPT_INDENT_2).decode()},
+        {"name": "search", "valueString": str(query.search)},
+        {"name": "compiler-plan", "valueString": shown.plan},
+        {"name": "sql", "valueString": shown.sql},
+        *({"name": "parameter", "valueString": f"${i + 1} = {v!r}"} for i, v in enumerate(shown.params)),
+        {"name": "plan", "valueString": orjson.dumps(shown.postgres_plan, option=orjson.OPT_INDENT_2).decode()},
     ]}
     return fhir(json_bytes(body), media_type=ctx.media_type, pretty=ctx.pretty)
 

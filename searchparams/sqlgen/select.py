@@ -12,12 +12,11 @@ partition at a time (`_month_walk`; why: searchparams/plan.py, which decides it)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, binding
 from searchparams import ast, catalog
-from searchparams.plan import Plan, walks_months
+from searchparams.plan import Plan
 from searchparams.sqlgen.filters import Scope, condition, driving_rows
 from searchparams.sqlgen.params import Aliases, Params
 
@@ -113,13 +112,6 @@ def compile_page(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled
         sql += f" WHERE {_beyond(ordered, plan.cursor, p, plan.backward)}"
     sql += f" ORDER BY {order} LIMIT {p.add(plan.limit)}"
     return Compiled(sql, tuple(p.values), len(keys), plan)
-
-
-def cursor_valid(m: ResourceMapping, search: ast.Search, cursor: list) -> bool:
-    """Whether a decoded cursor has the shape of this search's sort keys (then id)."""
-    if walks_months(m, search):
-        return len(cursor) == 2 and isinstance(cursor[0], datetime) and isinstance(cursor[1], str)
-    return len(cursor) == len(search.sort) + 1 and isinstance(cursor[-1], str)
 
 
 def _month_walk(m: ResourceMapping, search: ast.Search, plan: Plan) -> Compiled:

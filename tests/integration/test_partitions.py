@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from fhirserver import ids
-from fhirserver.bundles import encode_cursor
 from fhirserver.db import resources
 from mappings import MAPPINGS
 from mappings.sql import statements
-from searchparams import execute
+from searchparams import pipeline
+from searchparams.cursor import encode_token
 from searchparams.parse import parse
 from searchparams.plan import PageSpec, plan_page
 from searchparams.sqlgen.select import compile_page
@@ -288,13 +288,12 @@ async def test_a_walk_driven_by_a_side_table_reference_pages_in_time_order(fhir,
 
 async def test_a_page_in_the_middle_reads_only_its_own_months(fhir, owner, spread):
     org = await default_org(owner)
-    search = parse("Observation", [("code", f"http://loinc.org|{SPREAD_CODE}"), ("_count", "2")], strict=True)
+    middle = encode_token([{"ts": "2021-03-01T00:00:00+00:00"}, ""])
+    items = (("code", f"http://loinc.org|{SPREAD_CODE}"), ("_count", "2"), ("_cursor", middle))
+    query = pipeline.prepare(pipeline.SearchRequest(OBS, org, items))
     async with owner.transaction():
         await owner.execute(f"SET LOCAL ROLE fhir_app; SET LOCAL fhir.org_id = '{org}'")
-        months = await execute.tenant_months(owner, OBS, org)
-        middle = [{"ts": "2021-03-01T00:00:00+00:00"}, ""]
-        page = PageSpec(org, 3, tuple(execute.decode_key(k) for k in middle), months=months)
-        q = compile_page(OBS, search, plan_page(OBS, search, page))
+        q = await pipeline.page_statement(owner, query)
         read = _executed(await owner.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + q.sql, *q.params))
     # run-time pruning: no month before the cursor is read (the sort above the loop reads
     # ahead at least 32 rows, so with 24 rows in all the later months are all read)
@@ -304,7 +303,7 @@ async def test_a_page_in_the_middle_reads_only_its_own_months(fhir, owner, sprea
 
 async def test_a_cursor_of_another_search_shape_is_refused(fhir, spread):
     for cursor in (["an-id"], [{"ts": "2021-01-01T00:00:00+00:00"}], ["2021-01-01", "an-id"]):
-        r = await fhir.get("/Observation", params={"_cursor": encode_cursor(cursor)})
+        r = await fhir.get("/Observation", params={"_cursor": encode_token(cursor)})
         assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome", cursor
 
 
@@ -313,12 +312,11 @@ async def test_a_chart_lookup_runs_on_a_generic_plan_and_leaves_the_connection_c
     from fhirserver.db.tenancy import tenant_read
     org = await default_org(owner)
     db = app.state.services.db
-    search = parse("Observation", [("patient", "Patient/nobody"), ("_count", "5")], strict=True)
+    query = pipeline.prepare(pipeline.SearchRequest(OBS, org, (("patient", "Patient/nobody"), ("_count", "5"))))
     async with tenant_read(db, Route.READ, org) as conn:
         for _ in range(2):
-            await execute.page(conn, OBS, search, org, None)
-        page = PageSpec(org, 6, months=await execute.tenant_months(conn, OBS, org))
-        q = compile_page(OBS, search, plan_page(OBS, search, page))
+            await pipeline.fetch_page(conn, query)
+        q = await pipeline.page_statement(conn, query)
         counts = await conn.fetchrow("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
                                      "WHERE statement = $1", q.sql)
         assert counts["generic_plans"] >= 2 and counts["custom_plans"] == 0

@@ -1,7 +1,8 @@
 """Golden tests of the search compiler, stage by stage (in the spirit of SQLAlchemy's assert_compile).
 
 For each search in SEARCHES, tests/unit/golden/<name>.txt pins what the search handler
-(fhirserver/interactions/search.py) would compile, without a database:
+(fhirserver/interactions/search.py) would compile through searchparams/pipeline.py's
+stages, without a database:
 the URL; the parsed AST (`str(search)`, plus the result parameters, which Search.__str__
 leaves out); the compiler's plan; the full SQL text of the page statement and its
 parameters; and, where the handler also counts (`_total=accurate`, `_summary=count`),
@@ -17,8 +18,8 @@ one space before FROM, WHERE, AND, JOIN, ORDER BY and LIMIT. Compiled SQL has no
 
 Fixed inputs, so the files depend on the compiler only: org 7; "now" (read by the `ap`
 prefix, searchparams/sqlgen/values._widen) is NOW; the tenant's month partitions, which
-execute.page reads from the catalog, are MONTHS. _include/_revinclude run as separate
-statements in execute.includes against the page's rows, so only their AST is pinned.
+pipeline.page_statement reads from the catalog, are MONTHS. _include/_revinclude run as
+separate statements (pipeline.includes) against the page's rows, so only their AST is pinned.
 """
 
 from __future__ import annotations
@@ -32,14 +33,11 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from fhirserver.bundles import encode_cursor
-from fhirserver.interactions.search import _cursor
 from mappings import MAPPINGS
-from searchparams.execute import decode_key
-from searchparams.parse import parse
-from searchparams.plan import PageSpec, plan_filter, plan_page
+from searchparams import pipeline
+from searchparams.cursor import encode_token
 from searchparams.sqlgen import values
-from searchparams.sqlgen.select import Compiled, compile_count, compile_page
+from searchparams.sqlgen.select import Compiled
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("GOLDEN_UPDATE") == "1"
@@ -136,9 +134,10 @@ def render(type_name: str, query: str, cursor_value: object) -> str:
     m = MAPPINGS[type_name]
     items = parse_qsl(query, keep_blank_values=True)
     if cursor_value is not None:
-        items.append(("_cursor", encode_cursor(cursor_value)))
-    search = parse(type_name, items, strict=True)
-    cursor, backward = _cursor(m, search)
+        items.append(("_cursor", encode_token(cursor_value)))
+    request = pipeline.SearchRequest(m, ORG, tuple(items), strict=True)
+    search = pipeline.parse_request(request)
+    validated = pipeline.validate(request, search)
     lines = [f"GET {type_name}?{query}"]
     if cursor_value is not None:
         lines.append(f"cursor: {cursor_value}")
@@ -147,12 +146,10 @@ def render(type_name: str, query: str, cursor_value: object) -> str:
               f"includes {' '.join(str(i) for i in search.includes) or '-'}",
               f"summary {search.summary or '-'} total {search.total}"]
     if search.summary == "count" or search.total == "accurate":
-        lines += statement("count ", compile_count(m, search, plan_filter(m, search, ORG)))
+        lines += statement("count ", pipeline.count_sql(validated))
     if search.summary != "count":
-        months = MONTHS if m.time_partitioned else None   # execute.tenant_months: None when not by month
-        decoded = tuple(decode_key(k) for k in cursor) if cursor else None   # as execute._compiled_page
-        page = PageSpec(ORG, search.count + 1, decoded, backward, months)
-        lines += statement("", compile_page(m, search, plan_page(m, search, page)))
+        months = MONTHS if m.time_partitioned else None   # as execute.tenant_months gives them
+        lines += statement("", pipeline.to_sql(validated, pipeline.plan(validated, months)))
     return "\n".join(lines) + "\n"
 
 
