@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None, dsn: str | None = None) -> Fhir
             raise RuntimeError("no database: run through `fhirserver serve` or set DATABASE_URL")
         db = await open_database(target, settings.replica_urls, min_size=settings.pool_min,
                                  max_size=settings.pool_max, pooler=settings.pooler,
-                                 token_wait_s=settings.token_wait_s, max_lag_s=settings.replica_max_lag_s)
+                                 token_wait_s=settings.token_wait_s, max_lag_s=settings.replica_max_lag_s,
+                                 pool_wait_s=settings.pool_wait_s, statement_timeout_s=settings.statement_timeout_s)
         monitor = ReplicaMonitor(db)
         if db.replicas:
             await monitor.check()   # replicas join the rotation once they have answered

@@ -36,6 +36,7 @@ class Services:
     gate: Gate | None = None               # bearer tokens -> Access
     audit: AuditLog | None = None          # the audit trail's writer
     routes: RouteTable | None = None       # for handlers that route again (Bundle entries) or list routes
+    inflight: int = 0                      # requests this worker is working on now (routes.dispatch)
 
 
 @dataclass(frozen=True, slots=True)

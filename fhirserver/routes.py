@@ -11,6 +11,7 @@ import re
 import time
 from urllib.parse import parse_qsl
 
+import asyncpg
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +20,7 @@ from fhirserver import metrics
 from fhirserver.auditing import Trail
 from fhirserver.auth.access import Access
 from fhirserver.context import RequestContext, Services
-from fhirserver.db.pools import CONNECTION_ERRORS, format_lsn, parse_lsn
+from fhirserver.db.pools import CONNECTION_ERRORS, PoolExhausted, format_lsn, parse_lsn
 from fhirserver.headers import DEFAULT_PREFER, RequestHeaders, parse_prefer, response_type
 from fhirserver.interactions import (
     bulk_import,
@@ -159,9 +160,26 @@ async def _after(ctx: RequestContext, response: Response | None) -> None:
         await ctx.services.cache.written(ctx.org_id, effects.written)
 
 
+def _busy(code: str, text: str) -> Response:
+    return error_response(FhirError(Category.UNAVAILABLE, [Issue("transient", text, code)], {"Retry-After": "1"}))
+
+
 async def dispatch(request: Request) -> Response:
-    started = time.perf_counter()
+    """Admission first: a worker that already works on `max_inflight` requests answers 503 at
+    once, so that overload sheds load instead of queueing without limit (and latency)."""
     services: Services = request.app.state.services
+    if services.inflight >= services.settings.max_inflight:
+        metrics.observe("none", "", 503, 0.0)
+        return _busy("SERVER-BUSY", "The server is at capacity; retry shortly")
+    services.inflight += 1
+    try:
+        return await _dispatch(request, services)
+    finally:
+        services.inflight -= 1
+
+
+async def _dispatch(request: Request, services: Services) -> Response:
+    started = time.perf_counter()
     method = "GET" if request.method == "HEAD" else request.method
     segments = [s for s in _path(request).split("/") if s]
     route, args, trail = None, [], None
@@ -195,9 +213,14 @@ async def dispatch(request: Request) -> Response:
     except CONNECTION_ERRORS as exc:
         log.warning("database unavailable: %s", exc)
         await services.db.lost(services.db.primary)   # reconnect afresh once it is back
+        response = _busy("DB-UNAVAILABLE", "The database is not reachable; retry shortly")
+    except PoolExhausted as exc:
+        log.warning("overloaded: %s", exc)
+        response = _busy("DB-BUSY", "Every database connection is in use; retry shortly")
+    except asyncpg.QueryCanceledError:
         response = error_response(FhirError(Category.UNAVAILABLE, [Issue(
-            "transient", "The database is not reachable; retry shortly", "DB-UNAVAILABLE")],
-            {"Retry-After": "1"}))
+            "timeout", f"The request ran longer than {services.settings.statement_timeout_s:g} s and was "
+            "stopped; narrow the search (fewer matches, a date range) or retry later", "DB-TIMEOUT")]))
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
         response = error_response(FhirError.of(Category.FAULT, "exception", "SERVER-FAULT",

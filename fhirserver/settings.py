@@ -25,6 +25,9 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024     # FHIR_MAX_BODY_BYTES -> 413 above this
     pool_min: int = 2
     pool_max: int = 20                         # FHIR_POOL_MAX connections per worker
+    pool_wait_s: float = 5.0                   # FHIR_POOL_WAIT_S: a request waits this long for a connection, then 503
+    max_inflight: int = 256                    # FHIR_MAX_INFLIGHT: requests a worker works on at once; more get 503
+    statement_timeout_s: float = 30.0          # FHIR_STATEMENT_TIMEOUT_S: no statement holds a connection longer
     referential_integrity: bool = True         # FHIR_REFERENTIAL_INTEGRITY
     default_tenant: str = "default"
     months_ahead: int = 3                      # time partitions created ahead of now
@@ -59,6 +62,9 @@ class Settings:
             public_base_url=env.get("FHIR_BASE_URL") or None,
             max_body_bytes=int(env.get("FHIR_MAX_BODY_BYTES", str(16 * 1024 * 1024))),
             pool_max=int(env.get("FHIR_POOL_MAX", "20")),
+            pool_wait_s=float(env.get("FHIR_POOL_WAIT_S", "5")),
+            max_inflight=int(env.get("FHIR_MAX_INFLIGHT", "256")),
+            statement_timeout_s=float(env.get("FHIR_STATEMENT_TIMEOUT_S", "30")),
             referential_integrity=_bool(env.get("FHIR_REFERENTIAL_INTEGRITY"), True),
             workers=int(env.get("FHIR_WORKERS", "1")),
             replica_urls=tuple(u.strip() for u in env.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()),

@@ -54,6 +54,10 @@ def format_lsn(lsn: int) -> str:
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
 
 
+class PoolExhausted(Exception):
+    """Every connection stayed in use for the whole wait: the server is overloaded (503)."""
+
+
 async def give_back(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
     """Return a connection to its pool whatever state it is in. One that cannot be reset
     (its server died mid-statement, or the client lost track of the protocol) is terminated,
@@ -81,16 +85,23 @@ class Server:
     lag_s: float = 0.0          # replicas: how far behind the primary, in time (db/replicas.py)
     busy: int = 0               # connections handed out now
     served: int = 0             # connections handed out so far (metrics, routing tests)
+    wait_s: float | None = None  # how long to wait for a free connection before PoolExhausted
 
     async def acquire(self) -> asyncpg.Connection:
         """A pooled connection, counted for the least-busy choice; hand it back with `release`."""
         self.busy += 1
         self.served += 1
         try:
-            return await self.pool.acquire()
+            return await self._acquire()
         except BaseException:
             self.busy -= 1
             raise
+
+    async def _acquire(self) -> asyncpg.Connection:
+        try:
+            return await self.pool.acquire(timeout=self.wait_s)
+        except asyncio.TimeoutError:
+            raise PoolExhausted(f"no free connection to {self.name} within {self.wait_s:g} s") from None
 
     async def release(self, conn: asyncpg.Connection) -> None:
         try:
@@ -106,14 +117,14 @@ class Server:
         self.busy += 1
         self.served += 1
         try:
-            conn = await self.pool.acquire()
+            conn = await self._acquire()
             if first is not None:
                 try:
                     await conn.execute(first)
                 except CONNECTION_ERRORS:
                     await give_back(self.pool, conn)
                     await self.pool.expire_connections()
-                    conn = await self.pool.acquire()
+                    conn = await self._acquire()
                     try:
                         await conn.execute(first)
                     except BaseException:
@@ -206,10 +217,13 @@ async def _release(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def _pool(dsn: str, *, min_size: int, max_size: int, pooler: bool) -> asyncpg.Pool:
+async def _pool(dsn: str, *, min_size: int, max_size: int, pooler: bool,
+                statement_timeout_s: float | None = None) -> asyncpg.Pool:
     settings = {"application_name": "fhirserver"}
     if not pooler:   # PgBouncer rejects unknown startup parameters
         settings["jit"] = "off"
+        if statement_timeout_s:   # one pathological search cannot hold a connection for minutes
+            settings["statement_timeout"] = str(int(statement_timeout_s * 1000))
         # A prepared search's generic plan cannot prune month partitions while planning, and
         # building one (on the 6th execution) plans every month: custom plans prune at plan
         # time. searchparams/plan.py opts into generic plans where they pay.
@@ -223,14 +237,16 @@ async def _pool(dsn: str, *, min_size: int, max_size: int, pooler: bool) -> asyn
 
 async def open_database(dsn: str, replica_dsns: tuple[str, ...] = (), *, min_size: int = 2,
                         max_size: int = 20, pooler: bool = False, token_wait_s: float = 0.25,
-                        max_lag_s: float = 10.0) -> Database:
-    primary = Server("primary", await _pool(dsn, min_size=min_size, max_size=max_size, pooler=pooler),
-                     replica=False)
+                        max_lag_s: float = 10.0, pool_wait_s: float | None = None,
+                        statement_timeout_s: float | None = None) -> Database:
+    limits = {"pooler": pooler, "statement_timeout_s": statement_timeout_s}
+    primary = Server("primary", await _pool(dsn, min_size=min_size, max_size=max_size, **limits),
+                     replica=False, wait_s=pool_wait_s)
     replicas = []
     for n, replica_dsn in enumerate(replica_dsns, 1):
         # min_size=0: a replica that is down at start must not stop the server starting;
         # the health monitor finds out and connects.
-        pool = await _pool(replica_dsn, min_size=0, max_size=max_size, pooler=pooler)
-        replicas.append(Server(f"replica-{n}", pool, replica=True, healthy=False))
+        pool = await _pool(replica_dsn, min_size=0, max_size=max_size, **limits)
+        replicas.append(Server(f"replica-{n}", pool, replica=True, healthy=False, wait_s=pool_wait_s))
     return Database(primary, replicas, session_settings=not pooler, token_wait_s=token_wait_s,
                     max_lag_s=max_lag_s)
