@@ -46,13 +46,13 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT, free_port, k6_binary, machine  # noqa: E402
+from bench.generate import generate  # noqa: E402
 from bench.standard import Query, _sql  # noqa: E402
 from fhirserver.auth.mint import mint  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
-from bench.generate import generate  # noqa: E402
 
 TENANT = "org-1"
 VUS = (1, 32)

@@ -30,6 +30,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT, machine  # noqa: E402
+from bench.generate import generate  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.bulk import Writer, chunks, files, prepare, read_lines  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
@@ -37,7 +38,6 @@ from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
 from fhirserver.db.partitions import PartitionCache  # noqa: E402
 from fhirserver.db.resources import now  # noqa: E402
-from bench.generate import generate  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
 

@@ -34,11 +34,11 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT, Server, machine, run_k6  # noqa: E402
+from bench.generate import generate  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import migrate  # noqa: E402
-from bench.generate import generate  # noqa: E402
 from tests.servers import RedisServer, ensure_debian_package  # noqa: E402
 
 TENANT = "org-1"

@@ -37,6 +37,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, ROOT, Server, machine, run_k6, summary  # noqa: E402
+from bench.generate import LABS, generate  # noqa: E402
 from bench.micro import _draft, patient_body  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.bulk_run import run_load  # noqa: E402
@@ -46,7 +47,6 @@ from fhirserver.db.migrate import migrate  # noqa: E402
 from fhirserver.db.pools import Route, open_database  # noqa: E402
 from fhirserver.db.resources import Lock  # noqa: E402
 from fhirserver.db.tenancy import tenant_read, tenant_transaction  # noqa: E402
-from bench.generate import LABS, generate  # noqa: E402
 from fhirserver.tenants import create_tenant  # noqa: E402
 from mappings import MAPPINGS  # noqa: E402
 from searchparams import pipeline  # noqa: E402

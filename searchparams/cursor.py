@@ -19,7 +19,7 @@ import orjson
 
 from fhirserver.outcomes import FhirError, invalid
 from mappings.base import ResourceMapping
-from searchparams import ast
+from searchparams import ast, catalog
 from searchparams.plan import walks_months
 
 
@@ -70,10 +70,27 @@ class Position:
 
 
 def _fits(m: ResourceMapping, search: ast.Search, keys: tuple) -> bool:
-    """Whether decoded keys have the shape of this search's sort keys (then id)."""
+    """Whether decoded keys have the shape of this search's sort keys (then id): their number
+    and each one's type, so that a forged token is a 400 and never reaches SQL as a value of
+    the wrong type."""
     if walks_months(m, search):
         return len(keys) == 2 and isinstance(keys[0], datetime) and isinstance(keys[1], str)
-    return len(keys) == len(search.sort) + 1 and isinstance(keys[-1], str)
+    if len(keys) != len(search.sort) + 1 or not isinstance(keys[-1], str):
+        return False
+    return all(value is None or (isinstance(value, _key_types(m, key.code)) and not isinstance(value, bool))
+               for key, value in zip(search.sort, keys))
+
+
+_DATES, _NUMBERS, _TEXT = (datetime, date), (Decimal, int), (str,)
+
+
+def _key_types(m: ResourceMapping, code: str) -> tuple[type, ...]:
+    """The Python types a sort key's values decode to, by the parameter's type."""
+    if code == "_lastUpdated":
+        return _DATES
+    param = catalog.supported(m.resource_type).get(code)
+    kind = param.type if param is not None else "string"
+    return _DATES if kind == "date" else _NUMBERS if kind in ("number", "quantity") else _TEXT
 
 
 def position(m: ResourceMapping, search: ast.Search) -> Position | None:

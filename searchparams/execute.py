@@ -1,8 +1,7 @@
 """The only async stage of search: run compiled statements on a connection the caller routed.
 
 Nothing here builds SQL or decides what to run (searchparams/pipeline.py does, in order),
-except `tenant_months`, a catalog read the planner needs, and `matching_ids`, kept for a
-caller that still composes the stages itself (see its docstring)."""
+except `tenant_months`, a catalog read the planner needs."""
 
 from __future__ import annotations
 
@@ -15,9 +14,7 @@ import orjson
 
 from fhirserver.db.tenancy import generic_plans
 from mappings.base import ResourceMapping
-from searchparams import ast
-from searchparams.plan import plan_filter
-from searchparams.sqlgen.select import Compiled, compile_ids
+from searchparams.sqlgen.select import Compiled
 
 MONTHS_TTL_S = 60.0
 _MONTH_SUFFIX = re.compile(r"_(\d{4})m(\d{2})$")
@@ -73,9 +70,3 @@ async def resources(conn: asyncpg.Connection, q: Compiled) -> list[tuple[str, st
     """(id, resource JSON) of every row."""
     return [(r[0], r[1]) for r in await conn.fetch(q.sql, *q.params)]
 
-
-async def matching_ids(conn: asyncpg.Connection, m: ResourceMapping, search: ast.Search, org_id: int,
-                       limit: int) -> list[str]:
-    """Kept only for fhirserver/interactions/bundle.py (another change is under way there);
-    everything else calls searchparams.pipeline.matching_ids, which this should then give way to."""
-    return await column(conn, compile_ids(m, search, plan_filter(m, search, org_id, limit)))

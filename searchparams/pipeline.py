@@ -11,12 +11,10 @@
 - execute: Compiled -> rows on the connection the caller routed (execute.py); the rows
   -> the page and the next and previous cursors (cursor.py).
 
-No stage calls another: this module calls them, in this order (execute.matching_ids,
-which plans and compiles, stays only until fhirserver/interactions/bundle.py calls
-`matching_ids` here). Stages up to `to_sql` are pure; the awaits are the statements and
-one catalog read (the tenant's month partitions, which the planner needs). `_include` and
-`_revinclude` run after the page in rounds: a round's statements (sqlgen/include.py) name
-the rows the round before found.
+No stage calls another: this module calls them, in this order. Stages up to `to_sql` are
+pure; the awaits are the statements and one catalog read (the tenant's month partitions,
+which the planner needs). `_include` and `_revinclude` run after the page in rounds: a
+round's statements (sqlgen/include.py) name the rows the round before found.
 """
 
 from __future__ import annotations

@@ -41,8 +41,7 @@ from fhirserver.responses import error_response, fhir, json_bytes
 from fhirserver.routing import authorize
 from fhirserver.validation import dumps_exact, loads_exact, parse_json, validate
 from mappings import MAPPINGS
-from searchparams.confine import confine
-from searchparams.execute import matching_ids
+from searchparams import pipeline
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
@@ -259,10 +258,9 @@ async def _rewrite(ctx: RequestContext, entries: list[Entry], unit: Unit) -> Non
             m = MAPPINGS[kind]
             items = parse_qsl(query, keep_blank_values=True)
             search = conditional.parse_criteria(m, items, where, ctx.base_url)
-            confined = guard.policy(ctx, kind, "s")
-            if confined is not None:   # a resource the caller cannot see cannot be referred to by search
-                search = confine(search, confined)
-            found = await matching_ids(unit.conn, m, search, ctx.org_id, 2)
+            # confined: a resource the caller cannot see cannot be referred to by search
+            request = pipeline.SearchRequest(m, ctx.org_id, search=search, policy=guard.policy(ctx, kind, "s"))
+            found = await pipeline.matching_ids(unit.conn, request, 2)
             if len(found) != 1:
                 category = Category.PRECONDITION if found else Category.INCORRECT
                 raise FhirError.of(category, "multiple-matches" if found else "not-found", "BUNDLE-CONDITIONAL-REF",

@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 import asyncpg
 import orjson
 
+from bench.generate import generate
 from fhirserver import bulk, ids
 from fhirserver.bulk import Checkpoints, Writer, chunks, load_lines, read_lines
 from fhirserver.db.partitions import PartitionCache
-from bench.generate import generate
 from fhirserver.tenants import create_tenant
 from tests import samples
 

@@ -305,6 +305,13 @@ async def test_a_cursor_of_another_search_shape_is_refused(fhir, spread):
     for cursor in (["an-id"], [{"ts": "2021-01-01T00:00:00+00:00"}], ["2021-01-01", "an-id"]):
         r = await fhir.get("/Observation", params={"_cursor": encode_token(cursor)})
         assert r.status_code == 400 and r.json()["resourceType"] == "OperationOutcome", cursor
+    # the right number of keys, a forged type: still a 400, never a value of the wrong type in SQL
+    for cursor in (["1970-01-01", "p9"], [{"a": 1, "b": 2}, "p9"], [[1], "p9"], [True, "p9"], [7, "p9"]):
+        r = await fhir.get("/Patient", params={"_sort": "-birthdate", "_cursor": encode_token(cursor)})
+        assert r.status_code == 400 and r.json()["issue"][0]["details"]["coding"][0]["code"] == "PAGE-CURSOR", cursor
+    for cursor in ([{"d": "1970-01-01"}, "p9"], [None, "p9"]):   # what the server itself issues
+        r = await fhir.get("/Patient", params={"_sort": "-birthdate", "_cursor": encode_token(cursor)})
+        assert r.status_code == 200, (cursor, r.text)
 
 
 async def test_a_chart_lookup_runs_on_a_generic_plan_and_leaves_the_connection_custom(app, owner, spread):
