@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -16,6 +17,7 @@ import asyncpg
 from fhirserver import bootstrap
 from fhirserver.app import DSN_ENV
 from fhirserver.db import datadir
+from fhirserver.db.supervisor import Supervisor
 from fhirserver.settings import Settings
 
 
@@ -62,16 +64,23 @@ def serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # `finally` below stops the embedded PostgreSQL cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    metrics_dir = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here; /metrics in any worker adds them all up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fhirserver-metrics-")
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fhirserver-metrics-")
+    supervisor = Supervisor(cluster) if cluster is not None else None
+    if supervisor is not None:
+        supervisor.start()
     try:
         uvicorn.run("fhirserver.app:create_app", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, loop="uvloop", http="httptools",
                     access_log=args.access_log, log_level="info")
     finally:
-        if cluster is not None:
+        if supervisor is not None:
+            supervisor.stop()   # stopping it on purpose now
             cluster.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         os.close(held)
 
 
