@@ -20,4 +20,4 @@ MAPPINGS: dict[str, ResourceMapping] = {
               appointment, medication_request, claim, audit_event)
 }
 # Tables the tenant partitions are made for, with whether they split by month.
-SUPPORT_TABLES: dict[str, bool] = {"id_directory": False, "resource_refs": False}
+SUPPORT_TABLES: dict[str, bool] = {"id_directory": False, "resource_refs": False, "idempotency_keys": False}

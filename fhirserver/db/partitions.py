@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 
 import asyncpg
 
+from fhirserver.db import idempotency
 from fhirserver.ids import month_index, month_start
 from mappings import MAPPINGS, SUPPORT_TABLES
 from mappings.base import ResourceMapping
@@ -83,7 +84,10 @@ async def create_org_partitions(conn: asyncpg.Connection, org_id: int) -> None:
                            m.time_partitioned)
         await conn.execute("SELECT fhir_create_org_partition($1, $2, false)", m.history_table, org_id)
     for table, by_month in SUPPORT_TABLES.items():
-        await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", table, org_id, by_month)
+        # A table a later migration adds gets its existing tenants' partitions from that
+        # migration; a database not yet migrated so far has no such table to partition.
+        if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+            await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", table, org_id, by_month)
     timed = {m.table for m in MAPPINGS.values() if m.time_partitioned}
     for parent, side in await conn.fetch("SELECT parent, side FROM fhir_side_tables ORDER BY side"):
         await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", side, org_id, parent in timed)
@@ -91,12 +95,14 @@ async def create_org_partitions(conn: asyncpg.Connection, org_id: int) -> None:
 
 async def keep_months_ahead(pool: asyncpg.Pool, months_ahead: int, every_seconds: float = 6 * 3600) -> None:
     """Background task of the server: month partitions for every tenant stay `months_ahead`
-    ahead of today, so the month turning over never waits for on-demand DDL."""
+    ahead of today, so the month turning over never waits for on-demand DDL; and the
+    Idempotency-Keys older than their window go."""
     while True:
         try:
             async with pool.acquire() as conn:
                 for org_id in [r[0] for r in await conn.fetch("SELECT org_id FROM tenants")]:
                     await create_months_ahead(conn, org_id, months_ahead)
+                await idempotency.expire(conn)
         except (asyncpg.PostgresError, OSError) as exc:   # the next round tries again
             log.warning("could not create partitions ahead: %s", exc)
         await asyncio.sleep(every_seconds)

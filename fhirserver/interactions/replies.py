@@ -15,10 +15,13 @@ def resource_reply(ctx: RequestContext, resource_type: str, stored: Stored) -> R
     return fhir(stored.resource.encode(), media_type=ctx.media_type, pretty=ctx.pretty, headers=headers)
 
 
-def written_reply(ctx: RequestContext, resource_type: str, saved: Saved, status: int | None = None) -> Response:
-    """201/200 with ETag, Last-Modified and Location; the body as Prefer: return= asks."""
+def written_reply(ctx: RequestContext, resource_type: str, saved: Saved, status: int | None = None,
+                  replay: bool = False) -> Response:
+    """201/200 with ETag, Last-Modified and Location; the body as Prefer: return= asks.
+    `replay`: the answer of an earlier request (Idempotency-Key), nothing written now."""
     status = status or (201 if saved.created else 200)
-    ctx.effects.wrote(resource_type, saved.id, saved.version_id)
+    if not replay:
+        ctx.effects.wrote(resource_type, saved.id, saved.version_id)
     ctx.effects.saw(resource_type, saved.id, saved.resource)   # the audit names its patients
     headers = version_headers(saved.version_id, saved.last_updated)
     location = f"{ctx.base_url}/{resource_type}/{saved.id}/_history/{saved.version_id}"

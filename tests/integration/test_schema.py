@@ -38,7 +38,7 @@ async def test_every_tenant_table_is_list_partitioned_by_org_id_with_rls(owner):
     tables = {r["relname"]: r for r in rows}
     assert set(tables) - REFERENCE_TABLES == ({m.table for m in MAPPINGS.values()}
                                               | {m.history_table for m in MAPPINGS.values()}
-                                              | {"id_directory", "resource_refs"}
+                                              | {"id_directory", "resource_refs", "idempotency_keys"}
                                               | {r[0] for r in await owner.fetch("SELECT side FROM fhir_side_tables")})
     for name, r in tables.items():
         if name in REFERENCE_TABLES:
