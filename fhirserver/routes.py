@@ -217,6 +217,12 @@ async def _dispatch(request: Request, services: Services) -> Response:
     except PoolExhausted as exc:
         log.warning("overloaded: %s", exc)
         response = _busy("DB-BUSY", "Every database connection is in use; retry shortly")
+    except (asyncpg.ReadOnlySQLTransactionError, asyncpg.InsufficientResourcesError) as exc:
+        # a read-only database (a standby promoted late, an operator's switch) or one out of
+        # disk or memory: the write did not happen (its transaction rolled back); reads go on
+        log.error("database refuses writes: %s: %s", type(exc).__name__, exc)
+        response = _busy("DB-READ-ONLY" if isinstance(exc, asyncpg.ReadOnlySQLTransactionError) else "DB-FULL",
+                         "The database cannot take writes now; nothing was changed; retry later")
     except asyncpg.QueryCanceledError:
         response = error_response(FhirError(Category.UNAVAILABLE, [Issue(
             "timeout", f"The request ran longer than {services.settings.statement_timeout_s:g} s and was "
