@@ -95,11 +95,9 @@ def _side_value(sc: Scope, prm: Param, v: ast.Value, modifier: str | None) -> st
 
 def _composite(v: ast.Composite, prm: Param, p: Params) -> str:
     first, second = v.parts
-    parts = [values.token("{s}", first, p, prm.components[0].implicit_system)
-             .replace("{s}.code", "{s}.c1_code").replace("{s}.system", "{s}.c1_system")]
+    parts = [values.token("{s}", first, p, prm.components[0].implicit_system, "c1_code", "c1_system")]
     if isinstance(second, ast.Token):
-        parts.append(values.token("{s}", second, p, prm.components[1].implicit_system)
-                     .replace("{s}.code", "{s}.v_code").replace("{s}.system", "{s}.v_system"))
+        parts.append(values.token("{s}", second, p, prm.components[1].implicit_system, "v_code", "v_system"))
     elif isinstance(second, ast.Number):
         parts.append(values.quantity("{s}", second, p, "v_num", "v_system", "v_code", None))
     elif isinstance(second, ast.Date):

@@ -32,15 +32,16 @@ def prefix_match(column: str, prefix: str, p: Params) -> str:
     return f"({lo} AND {column} < {p.add(hi)})" if hi else f"({lo})"
 
 
-def token(s: str, v: ast.Token, p: Params, implicit_system: bool) -> str:
+def token(s: str, v: ast.Token, p: Params, implicit_system: bool, code: str = "code", system: str = "system") -> str:
+    """`s`'s `code` and `system` columns against a token value (a composite's part names its own)."""
     parts = []
     if v.code is not None:
-        parts.append(f"{s}.code = {p.add(v.code)}")
+        parts.append(f"{s}.{code} = {p.add(v.code)}")
     if v.system == "":
-        parts.append(f"{s}.system IS NULL")
+        parts.append(f"{s}.{system} IS NULL")
     elif v.system is not None:
-        system = f"{s}.system = {p.add(v.system)}"
-        parts.append(f"({system} OR {s}.system IS NULL)" if implicit_system and v.code is not None else system)
+        same = f"{s}.{system} = {p.add(v.system)}"
+        parts.append(f"({same} OR {s}.{system} IS NULL)" if implicit_system and v.code is not None else same)
     return "(" + " AND ".join(parts) + ")"
 
 
