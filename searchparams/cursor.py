@@ -137,3 +137,26 @@ def page(fetched: list, at: Position | None, count: int, sort_width: int) -> Pag
         before = (keys(rows[0]) if rows else at.written) if at is not None else None
     return Page([(r[0], r[1]) for r in rows], encode_token(after) if after is not None else None,
                 encode_token({"before": before}) if before is not None else None)
+
+
+def version_below(token: str) -> int:
+    """An instance history page's position: the version its page ends above."""
+    value = decode_token(token)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _refused()
+    return value
+
+
+def history_after(token: str) -> tuple[datetime, str, int]:
+    """A type history page's position: (lastUpdated, id, version) of the entry it follows."""
+    value = decode_token(token)
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and isinstance(value[1], str)
+            and isinstance(value[2], int) and not isinstance(value[2], bool)):
+        raise _refused()
+    try:
+        at = datetime.fromisoformat(value[0])
+    except ValueError:
+        raise _refused() from None
+    if at.tzinfo is None:
+        raise _refused()
+    return at, value[1], value[2]

@@ -16,7 +16,7 @@ from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import check_id
 from mappings.base import ResourceMapping
 from searchparams import ast, pipeline
-from searchparams.cursor import decode_token, encode_token
+from searchparams.cursor import encode_token, history_after, version_below
 
 DEFAULT_COUNT, MAX_COUNT = 50, 1000
 MAX_CONFINED = 10_000   # a confined caller's type history covers at most this many resources
@@ -51,9 +51,7 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
     await guard.check_readable(ctx, m, id_)
     since, count, kept = _options(ctx)
     cursor = ctx.param("_cursor")
-    below = decode_token(cursor) if cursor else None
-    if below is not None and not isinstance(below, int):
-        raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
+    below = version_below(cursor) if cursor else None
     versions = await units.read(ctx, lambda conn: resources.instance_history(conn, m, ctx.org_id, id_, since,
                                                                               below, count + 1))
     url = f"{ctx.base_url}/{m.resource_type}/{id_}/_history"
@@ -77,12 +75,7 @@ def _within_reach(ctx: RequestContext, m: ResourceMapping, versions: list, permi
 async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
     since, count, kept = _options(ctx)
     cursor = ctx.param("_cursor")
-    after = None
-    if cursor:
-        raw = decode_token(cursor)
-        if not (isinstance(raw, list) and len(raw) == 3):
-            raise invalid("The paging cursor is not one this server issued", "PAGE-CURSOR")
-        after = (datetime.fromisoformat(raw[0]), raw[1], raw[2])
+    after = history_after(cursor) if cursor else None
     confinement = ctx.access.confinement(m.resource_type, "s") if ctx.access is not None else None
 
     async def run(conn):

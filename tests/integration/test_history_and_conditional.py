@@ -6,6 +6,7 @@ import asyncio
 
 import orjson
 
+from searchparams.cursor import encode_token
 from tests import samples
 from tests.integration.test_crud import create
 
@@ -60,6 +61,18 @@ async def test_type_history_sees_every_version_once(fhir):
     assert len(seen) == len(set(seen))
     stamps = [e["response"]["lastModified"] for e in entries]
     assert stamps == sorted(stamps, reverse=True)
+
+
+async def test_forged_history_cursors_are_400_not_500(fhir):
+    made = await create(fhir, samples.patient())
+    forged = [[1, 2], "x", True, -1, ["2024-01-01", "id", 1], ["2024-01-01T00:00:00+00:00", 5, 1],
+              ["not a time", "id", 1], ["2024-01-01T00:00:00+00:00", "id", "1"], {"a": 1}]
+    for value in forged:
+        cursor = encode_token(value)
+        for path in (f"/Patient/{made['id']}/_history", "/Patient/_history"):
+            r = await fhir.get(path, params={"_cursor": cursor})
+            assert r.status_code == 400, (path, value, r.text)
+            assert r.json()["issue"][0]["details"]["coding"][0]["code"] == "PAGE-CURSOR"
 
 
 async def test_conditional_create(fhir):
