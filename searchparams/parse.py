@@ -327,6 +327,9 @@ def parse(resource_type: str, items: list[tuple[str, str]], strict: bool, base: 
     filters, applied, issues = [], [], []
     r = _Result()
     for key, raw in items:
+        if "\x00" in key or "\x00" in raw:   # no text in PostgreSQL (or in FHIR) holds a NUL
+            raise FhirError.of(Category.INCORRECT, "invalid", "SP-BAD-VALUE",
+                               f"A search parameter or value contains a NUL character ({key[:40]!r})")
         try:
             if key.startswith("_") and not key.startswith(("_has:", "_id", "_lastUpdated", "_tag", "_profile",
                                                             "_security", "_source", "_content", "_text",

@@ -9,6 +9,7 @@ Contained resources are walked with their own type; their locations say so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from fhirserver.outcomes import Issue
@@ -57,7 +58,17 @@ def _visit_object(obj: dict, def_name: str, path: str, out: Inspection, defs: di
             _visit_value(value, child, f"{path}.{key}", out, defs)
 
 
+# datatypes.html#string: no character below U+0020 but tab, line feed and carriage return
+# (and no text in PostgreSQL can hold a NUL).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _visit_value(value: object, def_name: str, path: str, out: Inspection, defs: dict) -> None:
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            out.issues.append(Issue("value", f"{path} contains a control character, which FHIR strings "
+                                    "must not hold", "RES-VALUE", (path,)))
+        return
     if not isinstance(value, dict):
         return
     if not value:

@@ -182,6 +182,9 @@ def _hierarchy(sc: Scope, c: ast.Clause) -> str:
             by_type.setdefault(t.split("/")[0], []).append(t.split("/", 1)[1])
     selects = []
     for type_name, ids in by_type.items():
+        if type_name not in MAPPINGS:   # a type not stored here has no links to follow: the named ones only
+            selects.append(f"(SELECT {sc.p.add(type_name + '/')} || unnest({sc.p.add(ids, 'text[]')}))")
+            continue
         side, h = f"{MAPPINGS[type_name].table}_{catalog.REFERENCE}", sc.names.next("h")
         param, prefix = sc.p.add(catalog.hierarchy(type_name)), sc.p.add(type_name + "/")
         if c.modifier == "below":

@@ -20,7 +20,8 @@ def successor(prefix: str) -> str | None:
     while prefix:
         last = ord(prefix[-1])
         if last < 0x10FFFF:
-            return prefix[:-1] + chr(last + 1)
+            following = last + 1 if not 0xD7FF <= last < 0xDFFF else 0xE000   # surrogates are no text
+            return prefix[:-1] + chr(following)
         prefix = prefix[:-1]
     return None
 

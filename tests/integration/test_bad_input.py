@@ -39,6 +39,10 @@ CASES = [
      "RES-CHOICE", ["Patient.deceasedDateTime"]),
     ("bad contained", b'{"resourceType": "Patient", "contained": [{"resourceType": "Practitioner", "x": 1}]}', 400,
      "RES-UNKNOWN-ELEMENT", ["Patient.contained[0].x"]),
+    ("NUL in a string", b'{"resourceType": "Patient", "name": [{"family": "a\\u0000b"}]}', 400, "RES-VALUE",
+     ["Patient.name[0].family"]),
+    ("control character", b'{"resourceType": "Patient", "name": [{"text": "bell\\u0007"}]}', 400, "RES-VALUE",
+     ["Patient.name[0].text"]),
 ]
 
 

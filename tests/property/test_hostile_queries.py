@@ -1,0 +1,77 @@
+"""Property: no query string, however hostile, makes the server fail (5xx): every search,
+history and read answers a result or a 4xx OperationOutcome.
+
+Queries are drawn from the server's own vocabulary (every supported parameter of the
+searched type, its modifiers, chains, _has, the result parameters) with values that are
+well-formed, almost well-formed or hostile (prefixes without values, unbalanced escapes,
+huge numbers, far dates, NUL and control characters, SQL and JSON fragments, forged
+cursors), so that the parser and compiler see the edges they must refuse cleanly.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchparams import catalog
+from searchparams.parse import MODIFIERS
+from tests.property.support import examples
+
+TYPES = ("Patient", "Observation", "Encounter", "Claim", "AuditEvent")
+RESULT = ("_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total", "_cursor",
+          "_format", "_pretty", "_explain", "_id", "_lastUpdated", "_has:Observation:patient:code",
+          "_include:iterate", "_since")
+NASTY = ["", "|", "||", "\\", "\\,", ",", "$", "a$b$c", "eq", "ge", "gt99999999999999999999", "1e999", "-0",
+         "NaN", "Infinity", "9999-99-99", "0000-01-01", "2024-13-01", "2024-02-30T25:61:61Z", "1970",
+         "ap1800-01-01", "sa", "'; DROP TABLE patients; --", "\x00", "\x7f", "%", "_", "*", "Patient/",
+         "Patient/../x", "http://", "urn:uuid:", "{\"a\":1}", "[1,2]", "x" * 5000, "é̀", "\ud7ff",
+         "http://loinc.org|", "|x", "a|b|c", "1.5|http://unitsofmeasure.org|mg", "gt1.5||mg",
+         "Observation:subject", "Observation:nope", "*:*", "Patient:link:Patient", "-family", "_id,-_id",
+         "true", "count", "accurate", "estimate", "data"]
+
+
+def _cursor():
+    return st.one_of(st.binary(max_size=40).map(lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")),
+                     st.sampled_from(["", "!!!", "eyJ9", "W10", "WyJ4Il0", "bnVsbA", "MQ", "e30"]))
+
+
+@st.composite
+def queries(draw, type_name: str) -> list[tuple[str, str]]:
+    params = catalog.supported(type_name)
+    names = sorted(params)
+    items = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["param", "modifier", "chain", "result"]))
+        if kind == "result":
+            key = draw(st.sampled_from(RESULT))
+        else:
+            code = draw(st.sampled_from(names))
+            key = code
+            if kind == "modifier":
+                mods = sorted(MODIFIERS.get(params[code].type, ())) + ["exact", "missing", "Patient", "bogus", ""]
+                key = f"{code}:{draw(st.sampled_from(mods))}"
+            elif kind == "chain":
+                key = f"{code}.{draw(st.sampled_from(['name', 'family', 'identifier', '_id', 'code', 'x']))}"
+        value = draw(_cursor()) if key == "_cursor" else draw(st.one_of(st.sampled_from(NASTY),
+                                                                       st.text(max_size=20)))
+        items.append((key, value))
+    return items
+
+
+SETTINGS = settings(max_examples=examples(150), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(data=st.data())
+async def test_no_query_makes_a_search_fail(fhir, data):
+    type_name = data.draw(st.sampled_from(TYPES), label="type")
+    items = data.draw(queries(type_name), label="query")
+    path = data.draw(st.sampled_from([f"/{type_name}", f"/{type_name}/_history", "/Patient/some-id/Observation",
+                                      f"/{type_name}/some-id/_history"]), label="path")
+    r = await fhir.get(path, params=items)
+    assert r.status_code < 500, (path, items, r.text[:500])
+    if r.status_code >= 400:
+        assert r.json()["resourceType"] == "OperationOutcome"
