@@ -75,3 +75,36 @@ async def test_no_query_makes_a_search_fail(fhir, data):
     assert r.status_code < 500, (path, items, r.text[:500])
     if r.status_code >= 400:
         assert r.json()["resourceType"] == "OperationOutcome"
+
+
+HEADERS = ("If-Match", "If-None-Match", "If-None-Exist", "If-Modified-Since", "Prefer", "Accept", "Content-Type",
+           "X-Consistency-Token", "Idempotency-Key")
+HEADER_VALUES = ['W/"1"', 'W/"x"', '"1"', "*", "W/", "", "family=Smith", "_id=", "gender:not=", "x=y&&z",
+                 "return=minimal", "return=representation", "handling=strict", "respond-async", "application/fhir+xml",
+                 "application/fhir+json; fhirVersion=3.0", "text/html", "application/json-patch+json", "0/0",
+                 "FFFFFFFF/FFFFFFFF", "Mon, 32 Dec 2024 99:00:00 GMT", "Tue, 01 Jan 2030 00:00:00 GMT", "x" * 300]
+PATCHES = [b'[{"op": "replace", "path": "/gender", "value": "other"}]', b'[{"op": "remove", "path": "/id"}]',
+           b'[{"op": "move", "from": "/name", "path": "/name/0"}]', b'[{"op": "test", "path": "/x", "value": 1}]',
+           b'[{"op": "add", "path": "/meta/versionId", "value": "9"}]', b'{"op": "add"}', b"[]", b"[1]",
+           b'[{"op": "replace", "path": "/resourceType", "value": "Observation"}]',
+           b'[{"op": "add", "path": "/name/99", "value": {}}]',
+           b'[{"op": "copy", "from": "/", "path": "/contained/0"}]']
+
+
+@SETTINGS
+@given(data=st.data())
+async def test_no_header_or_patch_makes_an_interaction_fail(fhir, data):
+    made = await fhir.post("/Patient", content=b'{"resourceType": "Patient", "name": [{"family": "Hostile"}]}')
+    pid = made.json()["id"]
+    headers = {name: data.draw(st.one_of(st.sampled_from(HEADER_VALUES), st.text(
+        st.characters(min_codepoint=32, max_codepoint=126), max_size=30)), label=name)
+        for name in data.draw(st.lists(st.sampled_from(HEADERS), max_size=3, unique=True), label="headers")}
+    method = data.draw(st.sampled_from(["GET", "PUT", "PATCH", "DELETE", "POST", "GET-SEARCH"]), label="method")
+    body = made.content
+    if method == "PATCH":
+        body = data.draw(st.sampled_from(PATCHES), label="patch")
+        headers.setdefault("Content-Type", "application/json-patch+json")
+    path = {"POST": "/Patient", "GET-SEARCH": "/Patient?family=Hostile"}.get(method, f"/Patient/{pid}")
+    r = await fhir.request(method.split("-")[0], path, content=body if method in ("PUT", "PATCH", "POST") else None,
+                           headers=headers)
+    assert r.status_code < 500, (method, headers, r.text[:500])
