@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +109,39 @@ async def test_no_header_or_patch_makes_an_interaction_fail(fhir, data):
     r = await fhir.request(method.split("-")[0], path, content=body if method in ("PUT", "PATCH", "POST") else None,
                            headers=headers)
     assert r.status_code < 500, (method, headers, r.text[:500])
+
+
+URLS = ["Patient", "Patient/x", "Patient/x/_history/1", "Patient?family=Hostile", "Patient?bogus=1", "", "/",
+        "Patient/../metadata", "Observation?subject:Patient.family=x", "$import", "metadata", "Patient/_search",
+        "NotAType", "Patient/x/y/z/w", "http://elsewhere/Patient/1", "Patient?_count=x", "Patient/x/_history/x",
+        "Patient?_cursor=!!", "Patient/\u00e9", "urn:uuid:1", "Patient?family=%00"]
+FULL_URLS = [None, "urn:uuid:0f6c1a52-3a4c-4f0e-9a3e-6b1e2f6e7a01", "urn:uuid:bad", "Patient/x",
+             "http://x/Patient/1", ""]
+
+
+@st.composite
+def entries(draw) -> dict:
+    entry: dict = {"request": {"method": draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "X"])),
+                               "url": draw(st.sampled_from(URLS))}}
+    full = draw(st.sampled_from(FULL_URLS))
+    if full is not None:
+        entry["fullUrl"] = full
+    if draw(st.booleans()):
+        ref = draw(st.sampled_from(FULL_URLS[1:] + ["Patient?family=Hostile", "Patient?x=1", "#contained"]))
+        entry["resource"] = {"resourceType": draw(st.sampled_from(["Patient", "Observation", "Bundle"])),
+                             "link": [{"other": {"reference": ref}, "type": "seealso"}]} \
+            if draw(st.booleans()) else {"resourceType": "Patient", "name": [{"family": "Hostile"}]}
+    if draw(st.booleans()):
+        entry["request"][draw(st.sampled_from(["ifMatch", "ifNoneExist", "ifNoneMatch", "ifModifiedSince"]))] = \
+            draw(st.sampled_from(HEADER_VALUES))
+    return entry
+
+
+@SETTINGS
+@given(kind=st.sampled_from(["batch", "transaction", "searchset", None]), items=st.lists(entries(), max_size=5))
+async def test_no_bundle_makes_the_server_fail(fhir, kind, items):
+    bundle: dict = {"resourceType": "Bundle", "entry": items}
+    if kind is not None:
+        bundle["type"] = kind
+    r = await fhir.post("/", content=orjson.dumps(bundle))
+    assert r.status_code < 500, (bundle, r.text[:500])
