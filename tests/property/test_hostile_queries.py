@@ -145,3 +145,22 @@ async def test_no_bundle_makes_the_server_fail(fhir, kind, items):
         bundle["type"] = kind
     r = await fhir.post("/", content=orjson.dumps(bundle))
     assert r.status_code < 500, (bundle, r.text[:500])
+
+
+NDJSON_LINES = [b'{"resourceType": "Patient"}', b'{"resourceType": "Patient", "id": "hostile-1"}', b"{", b"[]", b"null",
+                b'"x"', b'{"resourceType": "Nope"}', b'{"resourceType": "Patient", "id": "bad id!"}',
+                b'{"resourceType": "Patient", "name": [{"family": "a\\u0000b"}]}', b'{"resourceType": 5}',
+                b'{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "valueQuantity": '
+                b'{"value": 1e999}}', b'{"resourceType": "Patient", "birthDate": "99999-01-01"}',
+                b'{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, '
+                b'"effectiveDateTime": "4321-01-01"}', b'{"resourceType": "Bundle", "type": "collection"}',
+                b"\xff\xfe", b"", b" ", b'{"resourceType": "Patient", "id": "hostile-1", "active": "yes"}']
+
+
+@settings(max_examples=examples(40), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(lines=st.lists(st.sampled_from(NDJSON_LINES), min_size=1, max_size=8))
+async def test_no_ndjson_makes_import_fail(http, lines):
+    r = await http.post("/default/$import", content=b"\n".join(lines),
+                        headers={"Content-Type": "application/fhir+ndjson"})
+    assert r.status_code < 500, (lines, r.text[:500])
