@@ -4,9 +4,10 @@ may only see the versions that were within its reach.
 
 Only the forms a scope's confinement is made of are answered: `_id`, plain references
 (the patient compartment) and plain tokens (v2 constraints such as category=laboratory),
-combined with AnyOf/AllOf. Anything else (a modifier, a date, a chain) does not match:
-the answer errs on the side of hiding, and the search compiler stays the authority for
-current resources.
+combined with AnyOf/AllOf, in three values: True, False, or None where a form it cannot
+evaluate decides (a modifier, a date, a chain). `matches` takes None as no, erring on the
+side of hiding; `decide` lets the caller fall back on the search compiler, which stays the
+authority for current resources.
 """
 
 from __future__ import annotations
@@ -16,21 +17,28 @@ from searchparams.index import index_rows
 
 
 def matches(resource: dict, f: ast.Filter, base: str = "") -> bool:
-    return _matches(resource, f, base, {})
+    return decide(resource, f, base) is True
 
 
-def _matches(resource: dict, f: ast.Filter, base: str, memo: dict) -> bool:
-    if isinstance(f, ast.AnyOf):
-        return any(_matches(resource, x, base, memo) for x in f.filters)
-    if isinstance(f, ast.AllOf):
-        return all(_matches(resource, x, base, memo) for x in f.filters)
+def decide(resource: dict, f: ast.Filter, base: str = "") -> bool | None:
+    """True or False; None where a form this module cannot evaluate decides."""
+    return _decide(resource, f, base, {})
+
+
+def _decide(resource: dict, f: ast.Filter, base: str, memo: dict) -> bool | None:
+    if isinstance(f, (ast.AnyOf, ast.AllOf)):
+        answers = [_decide(resource, x, base, memo) for x in f.filters]
+        decisive = isinstance(f, ast.AnyOf)   # one True decides AnyOf, one False decides AllOf
+        if decisive in answers:
+            return decisive
+        return None if None in answers else not decisive
     if not isinstance(f, ast.Clause) or f.modifier is not None:
-        return False
+        return None
     if f.code == "_id":
         return any(isinstance(v, ast.Token) and v.system is None and v.code == resource.get("id") for v in f.values)
     param = catalog.supported(resource["resourceType"]).get(f.code)
     if param is None or param.type not in ("reference", "token"):
-        return False
+        return None
     if "rows" not in memo:
         memo["rows"] = index_rows(resource, base)
     rows = memo["rows"]

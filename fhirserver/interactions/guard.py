@@ -10,6 +10,9 @@ confinement is None and no query runs.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from typing import Awaitable, Callable
+
 import asyncpg
 import orjson
 
@@ -20,7 +23,7 @@ from fhirserver.outcomes import Category, FhirError, not_found
 from mappings.base import ResourceMapping
 from searchparams import pipeline
 from searchparams.confine import Policy
-from searchparams.inmemory import matches
+from searchparams.inmemory import decide
 
 
 def policy(ctx: RequestContext, main_type: str, permissions: str) -> Policy | None:
@@ -41,24 +44,54 @@ async def within_reach(conn: asyncpg.Connection, ctx: RequestContext, m: Resourc
     return bool(await pipeline.visible_ids(conn, confined, [id_]))
 
 
-def version_filter(ctx: RequestContext, m: ResourceMapping, permission: str):
-    """For a confined caller, a test of each stored version (history, vread): a past version
-    is not in the index, and may lie outside the reach its current version is in (an
-    Observation moved to another patient). None when the caller is unrestricted.
-    A delete marker carries nothing and passes; an unparsable version does not."""
+async def visible_versions(ctx: RequestContext, m: ResourceMapping, versions: list, permission: str,
+                           in_reach_now: Callable[[str], Awaitable[bool]]) -> list:
+    """The stored versions (history, vread) a confined caller may see, each judged by its own
+    content: a past version is not in the index, and may have been about another patient
+    than the resource is now (an Observation moved from one to another), or about this one
+    while the resource is now deleted or moved away. Where the content cannot tell (a delete
+    marker; a constraint the in-memory test does not evaluate), the resource as it is now
+    decides (`in_reach_now(id)`, the search compiler's answer)."""
     confinement = ctx.access.confinement(m.resource_type, permission) if ctx.access is not None else None
     if confinement is None:
-        return None
+        return versions
+    now: dict[str, bool] = {}
+    out = []
+    for v in versions:
+        verdict = decide(orjson.loads(v.resource), confinement, ctx.base_url) if v.resource else None
+        if verdict is None:
+            if v.id not in now:
+                now[v.id] = await in_reach_now(v.id)
+            verdict = now[v.id]
+        if verdict:
+            out.append(v)
+    return out
 
-    def visible(text: str | None) -> bool:
-        if not text:
-            return True
-        try:
-            resource = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return False
-        return matches(resource, confinement, ctx.base_url)
-    return visible
+
+PAST_REACH_VERSIONS = 1000   # how many versions of a resource out of reach now are looked through
+
+
+async def check_history_readable(ctx: RequestContext, m: ResourceMapping, id_: str) -> None:
+    """404 unless the resource is within the caller's reach now, or was in one of its latest
+    versions (a patient's own Observation since deleted, or moved to another patient): the
+    history then shows just those versions. A 403 would confirm that it exists."""
+    if ctx.access is None or ctx.access.confinement(m.resource_type, "r") is None:
+        return
+    if await reach_now(ctx, m, "r")(id_):
+        return
+    past = await units.read(ctx, lambda conn: resources.instance_history(
+        conn, m, ctx.org_id, id_, datetime.min.replace(tzinfo=timezone.utc), None, PAST_REACH_VERSIONS))
+    if not await visible_versions(ctx, m, past, "r", _never):
+        raise not_found(m.resource_type, id_)
+
+
+async def _never(_id: str) -> bool:
+    return False
+
+
+def reach_now(ctx: RequestContext, m: ResourceMapping, permission: str) -> Callable[[str], Awaitable[bool]]:
+    """Whether a resource as it is now is within the caller's reach (a read connection)."""
+    return lambda id_: units.read(ctx, lambda conn: within_reach(conn, ctx, m, id_, permission))
 
 
 async def check_readable(ctx: RequestContext, m: ResourceMapping, id_: str) -> None:

@@ -48,7 +48,7 @@ def _reply(ctx: RequestContext, bundle: dict) -> Response:
 
 async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
-    await guard.check_readable(ctx, m, id_)
+    await guard.check_history_readable(ctx, m, id_)
     since, count, kept = _options(ctx)
     cursor = ctx.param("_cursor")
     below = version_below(cursor) if cursor else None
@@ -60,16 +60,10 @@ async def instance_history(ctx: RequestContext, m: ResourceMapping, id_: str) ->
         versions = versions[:count]
         nxt = kept + [("_cursor", encode_token(versions[-1].version_id))]
         links.append({"relation": "next", "url": bundles.link(url, nxt)})
-    versions = _within_reach(ctx, m, versions, "r")
+    versions = await guard.visible_versions(ctx, m, versions, "r", guard.reach_now(ctx, m, "r"))
     for v in versions:
         ctx.effects.saw(m.resource_type, v.id, v.resource or "")
     return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))
-
-
-def _within_reach(ctx: RequestContext, m: ResourceMapping, versions: list, permission: str) -> list:
-    """The versions a confined caller may see (a page may then hold fewer than _count)."""
-    visible = guard.version_filter(ctx, m, permission)
-    return versions if visible is None else [v for v in versions if visible(v.resource)]
 
 
 async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
@@ -97,7 +91,12 @@ async def type_history(ctx: RequestContext, m: ResourceMapping) -> Response:
         last = versions[-1]
         token = encode_token([last.last_updated.isoformat(), last.id, last.version_id])
         links.append({"relation": "next", "url": bundles.link(url, kept + [("_cursor", token)])})
-    versions = _within_reach(ctx, m, versions, "s")
+    versions = await guard.visible_versions(ctx, m, versions, "s", _listed)   # (a page may hold fewer)
     for v in versions:
         ctx.effects.saw(m.resource_type, v.id, v.resource or "")
     return _reply(ctx, bundles.history(ctx.base_url, m.resource_type, versions, links))
+
+
+async def _listed(_id: str) -> bool:
+    """A type history lists only resources within reach now (`only` above)."""
+    return True

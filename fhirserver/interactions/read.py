@@ -63,10 +63,8 @@ async def vread(ctx: RequestContext, m: ResourceMapping, id_: str, vid: str) -> 
     check_id(id_, f"{m.resource_type}.id")
     if not vid.isdigit() or len(vid) > 9:
         raise invalid(f"'{vid}' is not a version of this server (versions are 1, 2, 3, ...)", "RES-BAD-VERSION")
-    await guard.check_readable(ctx, m, id_)
     stored = await _cached(ctx, m, id_, int(vid))
-    visible = guard.version_filter(ctx, m, "r")
-    if visible is not None and not visible(stored.resource):
-        raise not_found(m.resource_type, id_)
+    if not await guard.visible_versions(ctx, m, [stored], "r", guard.reach_now(ctx, m, "r")):
+        raise not_found(m.resource_type, id_)   # a version outside the caller's reach is not confirmed
     ctx.effects.saw(m.resource_type, id_, stored.resource)
     return resource_reply(ctx, m.resource_type, stored)

@@ -414,9 +414,10 @@ async def test_anonymous_loopback_callers_are_served_but_not_through_a_proxy(sec
         assert (await c.get("/Patient")).status_code == 401
 
 
-async def test_past_versions_outside_the_patients_reach_stay_hidden(secured, keys):
-    """An Observation recorded for one patient and then moved to another: the second
-    patient's token reads the resource as it is now, never the version about the first."""
+async def test_each_version_is_seen_by_the_patient_it_is_about(secured, keys):
+    """An Observation recorded for one patient, then moved to another, then deleted: each
+    patient's token sees the versions about that patient and never the other's, the
+    resource as it is now included, and after the delete still its own past."""
     async with client(secured, keys.token("system/*.cruds")) as admin:
         mine = (await admin.post("/Patient", json=samples.patient(family="Famp3"))).json()["id"]
         other = (await admin.post("/Patient", json=samples.patient(family="Famp4"))).json()["id"]
@@ -437,4 +438,23 @@ async def test_past_versions_outside_the_patients_reach_stay_hidden(secured, key
         for r in (history, typed):
             assert "Famp4" not in r.text and other not in r.text
     async with client(secured, keys.token("patient/*.rs", patient=other)) as c:   # and the other way round
-        assert (await c.get(f"/Observation/{oid}/_history/1")).status_code == 404   # judged by now, too
+        assert (await c.get(f"/Observation/{oid}")).status_code == 404   # it is mine no more
+        assert (await c.get(f"/Observation/{oid}/_history/1")).status_code == 200   # but this was about me
+        assert (await c.get(f"/Observation/{oid}/_history/2")).status_code == 404
+        history = await c.get(f"/Observation/{oid}/_history")
+        assert [e["resource"]["meta"]["versionId"] for e in history.json()["entry"]] == ["1"]
+        assert "Famp3" not in history.text and mine not in history.text
+    async with client(secured, keys.token("system/*.cruds")) as admin:
+        assert (await admin.delete(f"/Observation/{oid}")).status_code in (200, 204)
+    async with client(secured, keys.token("patient/*.rs", patient=mine)) as c:   # deleted: still my past
+        assert (await c.get(f"/Observation/{oid}/_history/2")).status_code == 200
+        history = await c.get(f"/Observation/{oid}/_history")
+        assert [e["resource"]["meta"]["versionId"] for e in history.json()["entry"] if "resource" in e] == ["2"]
+        assert "Famp4" not in history.text and other not in history.text
+    async with client(secured, keys.token("patient/*.rs", patient=world_stranger())) as c:
+        assert (await c.get(f"/Observation/{oid}/_history")).status_code == 404   # not anyone's past: unconfirmed
+
+
+def world_stranger() -> str:
+    """A patient id no resource mentions."""
+    return "stranger-" + "0" * 8

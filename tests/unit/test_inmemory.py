@@ -32,3 +32,15 @@ def test_anything_else_fails_closed():
     assert not matches(OBS, _f("date", "2024-05-01"))             # true in SQL, unknown here: hidden
     assert not matches(OBS, _f("category:not", "vital-signs"))
     assert not matches(OBS, parse_filter("Observation", "subject:Patient.family", "Smith"))
+
+
+def test_decide_says_when_it_cannot_tell():
+    from searchparams import ast
+    from searchparams.inmemory import decide
+    date, mine, theirs = _f("date", "2024-05-01"), _f("subject", "Patient/p1"), _f("subject", "Patient/p2")
+    assert decide(OBS, date) is None
+    assert decide(OBS, ast.AnyOf((date, mine))) is True      # one True decides an AnyOf
+    assert decide(OBS, ast.AnyOf((date, theirs))) is None
+    assert decide(OBS, ast.AllOf((date, theirs))) is False   # one False decides an AllOf
+    assert decide(OBS, ast.AllOf((date, mine))) is None
+    assert decide(OBS, ast.AnyOf(())) is False                # NOTHING
