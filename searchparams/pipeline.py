@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Callable
 
 import asyncpg
 
@@ -79,14 +80,45 @@ class Explained:
     postgres_plan: object
 
 
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """One named step between the parsed search and the one planned; `_explain` prints each."""
+
+    name: str
+    apply: Callable[[SearchRequest, ast.Search], ast.Search]
+
+
+def _route_filters(request: SearchRequest, search: ast.Search) -> ast.Search:
+    return replace(search, filters=search.filters + request.extra) if request.extra else search
+
+
+def _confinement(request: SearchRequest, search: ast.Search) -> ast.Search:
+    return search if request.policy is None else confine(search, request.policy)
+
+
+REWRITES: tuple[Rewrite, ...] = (
+    Rewrite("route filters (a compartment's membership)", _route_filters),
+    Rewrite("scope confinement (searchparams/confine.py)", _confinement),
+)
+
+
 def parse_request(request: SearchRequest) -> ast.Search:
     """The request's search; a 400 for what cannot be searched (strictly: what is unknown)."""
+    return rewrites(request)[-1][1]
+
+
+def rewrites(request: SearchRequest) -> list[tuple[str, ast.Search]]:
+    """The parsed search, then the search after each rewrite that changed it, named."""
     m = request.mapping
     search = request.search if request.search is not None else \
         parse(m.resource_type, list(request.items), strict=request.strict, base=request.base)
-    if request.extra:
-        search = replace(search, filters=search.filters + request.extra)
-    return search if request.policy is None else confine(search, request.policy)
+    steps = [("parsed", search)]
+    for step in REWRITES:
+        changed = step.apply(request, search)
+        if changed is not search:
+            steps.append((step.name, changed))
+            search = changed
+    return steps
 
 
 def validate(request: SearchRequest, search: ast.Search) -> Query:

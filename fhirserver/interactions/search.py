@@ -63,6 +63,8 @@ async def _explain(ctx: RequestContext, query: pipeline.Query) -> Response:
     Blaze's __explain shows its own index plan; this shows the real SQL and EXPLAIN output."""
     shown = await units.read(ctx, lambda conn: pipeline.explain(conn, query))
     body = {"resourceType": "Parameters", "parameter": [
+        *({"name": "rewrite", "valueString": f"{name}: {search}"}
+          for name, search in pipeline.rewrites(query.request)[1:]),
         {"name": "search", "valueString": str(query.search)},
         {"name": "compiler-plan", "valueString": shown.plan},
         {"name": "sql", "valueString": shown.sql},

@@ -308,6 +308,11 @@ async def test_explain_shows_the_confinement(secured, keys, world):
         r = await c.get("/Observation", params={"_explain": "true"})
     assert r.status_code == 200
     assert f"Patient/{world['p1']}" in r.text
+    steps = [p["valueString"] for p in r.json()["parameter"] if p["name"] == "rewrite"]
+    assert len(steps) == 1 and steps[0].startswith("scope confinement") and world["p1"] in steps[0]
+    async with client(secured, keys.token("user/*.rs")) as c:   # nothing to confine: no rewrite shown
+        r = await c.get("/Observation", params={"_explain": "true"})
+    assert [p for p in r.json()["parameter"] if p["name"] == "rewrite"] == []
     _absent(r, world)
 
 
