@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from fhirserver.db.pools import CONNECTION_ERRORS
+from fhirserver.db.supervisor import RESTARTS_FILE
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -32,6 +33,8 @@ LAG = Gauge("fhir_replica_lag_seconds", "How far a replica is behind the primary
             multiprocess_mode="livemax")
 SERVED = Counter("fhir_db_connections_served", "Connections handed out per server", ("server",))
 CACHE = Counter("fhir_cache_lookups", "Resource cache lookups by result (hit, miss, error)", ("result",))
+RESTARTS = Gauge("fhir_db_restarts", "Times serve restarted its embedded PostgreSQL since it started",
+                 multiprocess_mode="max")
 
 
 # The labelled histograms, looked up once per label combination instead of through labels()
@@ -69,6 +72,12 @@ class Sampler:
             SERVED.labels(server.name).inc(self._delta(f"served:{server.name}", server.served))
             if server.replica:
                 LAG.labels(server.name).set(server.lag_s)
+        restarts = self.services.settings.data_dir / RESTARTS_FILE
+        if restarts.exists():   # written by serve's supervisor (fhirserver/db/supervisor.py)
+            try:
+                RESTARTS.set(int(restarts.read_text() or 0))
+            except (OSError, ValueError):
+                pass
         cache = self.services.cache
         if cache.enabled:
             for result, count in (("hit", cache.hits), ("miss", cache.misses), ("error", cache.errors)):

@@ -12,6 +12,8 @@ import threading
 
 from fhirserver.db.embedded import EmbeddedPostgres
 
+RESTARTS_FILE = "postgres-restarts"   # in the data directory
+
 
 class Supervisor:
     def __init__(self, cluster: EmbeddedPostgres, interval_s: float = 1.0) -> None:
@@ -20,7 +22,13 @@ class Supervisor:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="postgres-supervisor", daemon=True)
 
+    @property
+    def count_file(self):
+        """Where the restarts are counted for the workers' /metrics (they are other processes)."""
+        return self.cluster.pgdata.parent / RESTARTS_FILE
+
     def start(self) -> None:
+        self.count_file.write_text("0")
         self._thread.start()
 
     def stop(self) -> None:
@@ -39,6 +47,7 @@ class Supervisor:
                 _say(f"embedded PostgreSQL did not start yet: {str(exc).strip()[:300]}")
                 continue
             self.restarts += 1
+            self.count_file.write_text(str(self.restarts))
             _say(f"embedded PostgreSQL is running again (restart {self.restarts})")
 
 

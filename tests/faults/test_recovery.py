@@ -47,6 +47,10 @@ def test_the_server_restarts_its_killed_database_and_loses_no_acknowledged_write
             after = httpx.get(f"{base}/Patient/{before['id']}")
             assert after.status_code == 200 and after.json() == before
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        deadline = time.monotonic() + 10   # the workers sample it once a second
+        while "fhir_db_restarts 1.0" not in (metrics := httpx.get(f"http://127.0.0.1:{port}/metrics").text):
+            assert time.monotonic() < deadline, [x for x in metrics.splitlines() if "restarts" in x]
+            time.sleep(0.2)
         again = httpx.post(f"{base}/Patient", content=orjson.dumps(samples.patient(family="After")),
                            headers={"Content-Type": "application/fhir+json"})
         assert again.status_code == 201
