@@ -118,6 +118,8 @@ def main(args) -> None:
         _, pats = asyncio.run(_draw(dsn))
         if args.max_inflight:
             os.environ["FHIR_MAX_INFLIGHT"] = str(args.max_inflight)   # the server inherits it
+        if args.pool_max:
+            os.environ["FHIR_POOL_MAX"] = str(args.pool_max)
         server = Server(dsn, args.workers, free_port(), data / "fhir", True, work)
         try:
             for q in queries(pats):
@@ -139,6 +141,7 @@ def main(args) -> None:
               "patients": args.patients, "tenant": TENANT, "workers": args.workers, "burst_vus": args.burst_vus,
               "burst_seconds": args.burst_seconds, "duration_s": args.duration, "results": rows,
               "max_inflight": int(os.environ.get("FHIR_MAX_INFLIGHT", "256")),
+              "pool_max": int(os.environ.get("FHIR_POOL_MAX", "20")),
               "runtime_s": round(time.perf_counter() - started, 1)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "overload.json").write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -150,7 +153,8 @@ def write_md(report: dict) -> None:
     md = ["# Overload", "",
           f"Run {report['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_mib']} MiB, Python {m['python']}; "
           f"{report['patients']} generated patients, {report['workers']} server workers with the limits "
-          f"(FHIR_MAX_INFLIGHT {report['max_inflight']} per worker, FHIR_POOL_WAIT_S 5, "
+          f"(FHIR_MAX_INFLIGHT {report['max_inflight']} and FHIR_POOL_MAX {report['pool_max']} per worker, "
+          "FHIR_POOL_WAIT_S 5, "
           "FHIR_STATEMENT_TIMEOUT_S 30), auth off "
           f"(anonymous loopback), audit on. Unloaded: 1 VU for {report['duration_s']} s; burst: "
           f"{report['burst_vus']} VUs for {report['burst_seconds']} s. One run; PostgreSQL, server and k6 share "
@@ -186,6 +190,7 @@ if __name__ == "__main__":
     parser.add_argument("--burst-seconds", type=int, default=60)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-inflight", type=int, default=0, help="FHIR_MAX_INFLIGHT for the server (0: its default)")
+    parser.add_argument("--pool-max", type=int, default=0, help="FHIR_POOL_MAX for the server (0: its default, 20)")
     parser.add_argument("--pg-port", type=int, default=54431)
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / ".data-overload"))
     main(parser.parse_args())
