@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -45,14 +44,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, ROOT, free_port, k6_binary, machine  # noqa: E402
-from bench.generate import generate  # noqa: E402
+from bench.common import RESULTS, ROOT, free_port, generated_database, k6_metrics, machine  # noqa: E402
 from bench.standard import Query, _sql  # noqa: E402
 from fhirserver.auth.mint import mint  # noqa: E402
-from fhirserver.bootstrap import ensure_database  # noqa: E402
-from fhirserver.bulk_run import run_load  # noqa: E402
-from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
-from fhirserver.db.migrate import migrate  # noqa: E402
 
 TENANT = "org-1"
 VUS = (1, 32)
@@ -126,20 +120,11 @@ class Server:
 
 
 def run_k6(script: Path, env: dict, work: Path) -> dict:
-    out = work / "k6-summary.json"
-    subprocess.run([k6_binary(), "run", "--quiet", "--summary-export", str(out), str(script)],
-                   env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
-    m = json.loads(out.read_text())["metrics"]
+    m = k6_metrics(script, env, work)
     d, it = m["http_req_duration"], m.get("iterations", {"count": 0, "rate": 0.0})
     return {"requests": it["count"], "req_per_s": round(it["rate"], 1), "median_ms": round(d["med"], 3),
             "p95_ms": round(d["p(95)"], 3), "p99_ms": round(d["p(99)"], 3),
             "failed": m.get("checks", {}).get("fails", 0)}
-
-
-async def _prepare(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    await migrate(conn)
-    await conn.close()
 
 
 async def _draw(dsn: str) -> tuple[int, list[str]]:
@@ -172,18 +157,13 @@ def queries(pats: list[str]) -> list[Query]:
 def main(args) -> None:
     started = time.perf_counter()
     data = Path(args.data_dir).resolve()
-    shutil.rmtree(data, ignore_errors=True)
-    generate(data / "generated", args.patients, 1)
-    cluster = EmbeddedPostgres(data / "pg", port=args.pg_port)
-    dsn = asyncio.run(ensure_database(cluster.start(), "fhirauth"))
+    cluster, dsn = generated_database(data, args.patients, args.pg_port, "fhirauth", args.workers)
     work = Path(tempfile.mkdtemp())
     script = work / "k6_auth.js"
     script.write_text(_K6)
     fhir_dir = data / "fhir"
     rows, audit_rows = [], {}
     try:
-        asyncio.run(_prepare(dsn))
-        run_load(dsn, [str(data / "generated")], None, data / "rejects.ndjson", args.workers, data / "state")
         org, pats = asyncio.run(_draw(dsn))
         print(f"loaded in {time.perf_counter() - started:.0f} s; {len(pats)} patients in {TENANT}", flush=True)
         qs = queries(pats)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -15,7 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
+
+from bench.generate import generate
+from fhirserver.bootstrap import ensure_database
+from fhirserver.bulk_run import run_load
+from fhirserver.db.embedded import EmbeddedPostgres
+from fhirserver.db.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -47,11 +55,16 @@ def k6_binary() -> str:
     return found
 
 
-def run_k6(script: Path, env: dict, workdir: Path) -> dict:
+def k6_metrics(script: Path, env: dict, workdir: Path) -> dict:
+    """Run a k6 script (`env` on top of ours) and return its summary's metrics."""
     out = workdir / "k6-summary.json"
     subprocess.run([k6_binary(), "run", "--quiet", "--summary-export", str(out), str(script)],
                    env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
-    metrics = json.loads(out.read_text())["metrics"]
+    return json.loads(out.read_text())["metrics"]
+
+
+def run_k6(script: Path, env: dict, workdir: Path) -> dict:
+    metrics = k6_metrics(script, env, workdir)
     # A long download may not finish one iteration in the time given: requests still count.
     d, it = metrics["http_req_duration"], metrics.get("iterations", {"count": 0, "rate": 0.0})
     failed = metrics.get("checks", {}).get("fails", 0)
@@ -94,3 +107,25 @@ class Server:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
+
+
+def generated_database(data: Path, patients: int, pg_port: int, database: str, workers: int):
+    """A fresh generated dataset in `data`, loaded into an embedded PostgreSQL of its own:
+    (the cluster, to stop; the DSN)."""
+    async def migrated(dsn: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+    shutil.rmtree(data, ignore_errors=True)
+    generate(data / "generated", patients, 1)
+    cluster = EmbeddedPostgres(data / "pg", port=pg_port)
+    dsn = asyncio.run(ensure_database(cluster.start(), database))
+    try:
+        asyncio.run(migrated(dsn))
+        run_load(dsn, [str(data / "generated")], None, data / "rejects.ndjson", workers, data / "state")
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster, dsn

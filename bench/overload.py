@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,12 +33,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.auth import TENANT, Server, _draw, _prepare, queries  # noqa: E402
-from bench.common import RESULTS, ROOT, free_port, k6_binary, machine  # noqa: E402
-from bench.generate import generate  # noqa: E402
-from fhirserver.bootstrap import ensure_database  # noqa: E402
-from fhirserver.bulk_run import run_load  # noqa: E402
-from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
+from bench.auth import TENANT, Server, _draw, queries  # noqa: E402
+from bench.common import RESULTS, ROOT, free_port, generated_database, k6_metrics, machine  # noqa: E402
 
 # k6: admitted (2xx) and refused (503) requests counted apart; the thresholds only make k6
 # export the admitted requests' own latency trend.
@@ -66,10 +60,7 @@ export default function () {
 
 
 def run_k6(script: Path, env: dict, work: Path) -> dict:
-    out = work / "k6-summary.json"
-    subprocess.run([k6_binary(), "run", "--quiet", "--summary-export", str(out), str(script)],
-                   env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
-    m = json.loads(out.read_text())["metrics"]
+    m = k6_metrics(script, env, work)
     admitted = m["http_req_duration{expected_response:true}"]
     total = m["iterations"]["count"]
     seconds = float(env["DURATION"].rstrip("s"))
@@ -104,17 +95,12 @@ def recovery(urls: list[str], normal_ms: float, limit_s: float = 30.0) -> float 
 def main(args) -> None:
     started = time.perf_counter()
     data = Path(args.data_dir).resolve()
-    shutil.rmtree(data, ignore_errors=True)
-    generate(data / "generated", args.patients, 1)
-    cluster = EmbeddedPostgres(data / "pg", port=args.pg_port)
-    dsn = asyncio.run(ensure_database(cluster.start(), "fhiroverload"))
+    cluster, dsn = generated_database(data, args.patients, args.pg_port, "fhiroverload", args.workers)
     work = Path(tempfile.mkdtemp())
     script = work / "k6_overload.js"
     script.write_text(_K6)
     rows = []
     try:
-        asyncio.run(_prepare(dsn))
-        run_load(dsn, [str(data / "generated")], None, data / "rejects.ndjson", args.workers, data / "state")
         _, pats = asyncio.run(_draw(dsn))
         if args.max_inflight:
             os.environ["FHIR_MAX_INFLIGHT"] = str(args.max_inflight)   # the server inherits it

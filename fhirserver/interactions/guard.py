@@ -98,7 +98,7 @@ async def check_readable(ctx: RequestContext, m: ResourceMapping, id_: str) -> N
     """404 for a resource outside the caller's reach (403 would confirm that it exists)."""
     if ctx.access is None or ctx.access.confinement(m.resource_type, "r") is None:
         return
-    if not await units.read(ctx, lambda conn: within_reach(conn, ctx, m, id_, "r")):
+    if not await reach_now(ctx, m, "r")(id_):
         raise not_found(m.resource_type, id_)
 
 
