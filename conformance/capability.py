@@ -11,32 +11,15 @@ from datetime import datetime, timezone
 
 from fhirserver.spec import FHIR_VERSION, compartments
 from mappings import MAPPINGS
-from searchparams import catalog, phonetic
-from searchparams.parse import MODIFIERS
+from searchparams import catalog
 
 SOFTWARE_VERSION = "0.1.0"
 # Where the statement says which R4 parameters of a type this server does not support, and why.
 UNSUPPORTED_EXTENSION = "urn:fhirserver:capability:unsupported-search-param"
 
 
-_MODIFIER_NOTES = {
-    "token": " :above/:below/:in/:not-in use R4's own code systems and value sets; SNOMED CT, LOINC "
-             "and other external hierarchies are refused (no terminology service).",
-    "reference": " Also :[type]. :above/:below only towards Location, Organization (partof) and Encounter "
-                 "(part-of).",
-}
-
-
-def _documentation(p: catalog.Param) -> str:
-    if p.code == phonetic.CODE:
-        return phonetic.DOCUMENTATION
-    modifiers = sorted(MODIFIERS[p.type])
-    text = f"Modifiers: {', '.join(':' + m for m in modifiers)}." if modifiers else "No modifiers."
-    return text + _MODIFIER_NOTES.get(p.type, "")
-
-
 def _search_params(resource_type: str) -> list[dict]:
-    return [{"name": code, "definition": p.definition.url, "type": p.type, "documentation": _documentation(p)}
+    return [{"name": code, "definition": p.definition.url, "type": p.type, "documentation": p.kind.documentation()}
             for code, p in catalog.supported(resource_type).items()]
 
 

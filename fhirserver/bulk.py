@@ -39,6 +39,7 @@ from mappings.base import ResourceMapping
 from mappings.sql import DIRECTORY_FIND
 from searchparams import catalog
 from searchparams.index import index_rows
+from searchparams.kinds import BY_SUFFIX
 
 BATCH = 2000
 
@@ -275,8 +276,8 @@ class Writer:
         head = ["org_id", "id"] + (["part_ts"] if timed else []) + ["version_id", "verb", "last_updated", "resource"]
         await self.conn.copy_records_to_table(m.table, columns=head + list(m.column_names),
                                               records=[(self.org, *p.main) for p in batch])
-        for kind in catalog.kinds(m.resource_type):
-            cols = [name for name, _ in catalog.KIND_COLUMNS[kind]]
+        for kind in catalog.tables(m.resource_type):
+            cols = list(BY_SUFFIX[kind].names)
             key = ["org_id", "part_ts", "id"] if timed else ["org_id", "id"]
             records = [((self.org, p.part_ts, p.id) if timed else (self.org, p.id)) + row
                        for p in batch for row in p.side.get(kind, ())]

@@ -15,6 +15,7 @@ from functools import cache
 
 from mappings.base import ResourceMapping
 from searchparams import catalog
+from searchparams.kinds import BY_SUFFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +43,8 @@ def _bounds(m: ResourceMapping, first: int) -> str:
 def _side_inserts(m: ResourceMapping, first: int, part: str) -> tuple[list[str], int]:
     """One CTE per side table inserting its rows from column arrays starting at $first."""
     ctes, n = [], first
-    for kind in catalog.kinds(m.resource_type):
-        cols = catalog.KIND_COLUMNS[kind]
+    for kind in catalog.tables(m.resource_type):
+        cols = BY_SUFFIX[kind].columns
         arrays = ", ".join(f"${n + i}::{sql}[]" for i, (_, sql) in enumerate(cols))
         head = "org_id, part_ts, id" if m.time_partitioned else "org_id, id"
         values = f"$1, {part}, $2" if m.time_partitioned else "$1, $2"
@@ -56,7 +57,7 @@ def _side_inserts(m: ResourceMapping, first: int, part: str) -> tuple[list[str],
 
 def _side_deletes(m: ResourceMapping) -> list[str]:
     where = f"org_id = $1 AND id = $2{_bounds(m, 3)}"
-    return [f"del_{kind} AS (DELETE FROM {m.table}_{kind} WHERE {where})" for kind in catalog.kinds(m.resource_type)]
+    return [f"del_{kind} AS (DELETE FROM {m.table}_{kind} WHERE {where})" for kind in catalog.tables(m.resource_type)]
 
 
 def _refs_insert(m: ResourceMapping, a: int) -> str:
@@ -76,7 +77,7 @@ def _refs_prune(m: ResourceMapping, a: int) -> str:
 def statements(m: ResourceMapping) -> Statements:
     """Parameter layouts:
     insert: $1 org, $2 id, [part_ts], version_id, verb, last_updated, resource, columns..., ref types, ref ids,
-            then one array per side-table column (searchparams.catalog.KIND_COLUMNS, kinds in order)
+            then one array per side-table column (searchparams.kinds, in catalog.tables order)
     update: $1 org, $2 id, [$3, $4 month of the current row], then the insert's values from part_ts on
     delete: $1 org, $2 id, [$3, $4], then the delete marker's version_id and last_updated
     verb: 'c' POST create, 'n' created by PUT, 'u' PUT update, 'p' patch, 'd' delete marker
@@ -114,7 +115,7 @@ def statements(m: ResourceMapping) -> Statements:
     first = 4 if timed else 3
     col_sets = ", ".join(f"{c} = ${first + i}" for i, c in enumerate(m.column_names))
     side_ins, _ = _side_inserts(m, first + len(m.column_names), "$3")
-    side_del = [f"del_{k} AS (DELETE FROM {t}_{k} WHERE {exact})" for k in catalog.kinds(m.resource_type)]
+    side_del = [f"del_{k} AS (DELETE FROM {t}_{k} WHERE {exact})" for k in catalog.tables(m.resource_type)]
     reindex = f"WITH {', '.join(side_del + side_ins)} UPDATE {t} SET {col_sets} WHERE {exact}"
     # refile: $1 org, $2 id, $3 part_ts, $4 the new part_ts; reindex then writes the side rows there
     refile = f"WITH {', '.join(side_del)} UPDATE {t} SET part_ts = $4 WHERE {exact}" if timed else ""

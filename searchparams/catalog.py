@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from fhirserver.spec import bound_systems
+from searchparams import phonetic
 from searchparams.fhirpath import (
     Path,
     Unsupported,
@@ -19,27 +20,15 @@ from searchparams.fhirpath import (
     terminal_elements,
     terminal_types,
 )
+from searchparams.kinds import REGISTRY, TABLES, IndexKind
 from searchparams.registry import SearchParamDef, params_for
-
-# Index kinds: the side table each parameter's values go to (see searchparams/index.py).
-TOKEN, STRING, DATE, REFERENCE, QUANTITY, COMPOSITE = "tok", "str", "date", "ref", "qty", "comp"
-KIND_OF_TYPE = {"token": TOKEN, "uri": TOKEN, "string": STRING, "date": DATE, "reference": REFERENCE,
-                "quantity": QUANTITY, "number": QUANTITY, "composite": COMPOSITE}
 
 # Answered from columns every resource table has, so never written to side tables.
 MAIN_COLUMNS = {"_id": "id", "_lastUpdated": "last_updated"}
 
-# The columns of each side table after (org_id, [part_ts,] id): name and SQL type.
-KIND_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    TOKEN: (("param", "text"), ("system", "text"), ("code", "text"), ("text", "text")),
-    STRING: (("param", "text"), ("norm", "text"), ("exact", "text")),
-    DATE: (("param", "text"), ("lo", "timestamptz"), ("hi", "timestamptz")),
-    REFERENCE: (("param", "text"), ("target", "text")),
-    QUANTITY: (("param", "text"), ("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")),
-    COMPOSITE: (("param", "text"), ("c1_system", "text"), ("c1_code", "text"), ("v_system", "text"),
-                ("v_code", "text"), ("v_num", "numeric"), ("v_lo", "timestamptz"), ("v_hi", "timestamptz"),
-                ("v_str", "text")),
-}
+# Parameters indexed by a kind other than their R4 type's (searchparams/kinds/__init__.py).
+SPECIAL_KINDS = {("Patient", "deceased"): "deceased"}   # a boolean test: written by hand
+OWN_KINDS = {phonetic.CODE: "phonetic"}                 # a string in R4, keyed by sound here
 
 NOT_SUPPORTED = {
     "_content": "full-text search over the whole resource is not implemented",
@@ -53,10 +42,14 @@ class Param:
     resource_type: str
     code: str
     type: str
-    kind: str
+    kind_key: str                             # which kind indexes and matches it (searchparams.kinds)
     definition: SearchParamDef
-    path: Path | None = None                  # None: a hand-written extractor (index.py)
+    path: Path | None = None                  # None: written by hand (its kind's `index`)
     components: tuple["Param", ...] = ()      # composite parts, in order
+
+    @property
+    def kind(self) -> IndexKind:
+        return REGISTRY[self.kind_key]
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -92,7 +85,7 @@ def _component(resource_type: str, d: SearchParamDef, index: int) -> Param:
         raise Unsupported(f"component {part['definition']} is not defined for {resource_type}")
     # Component expressions are relative to the composite's own nodes ("X" stands for them).
     path = compile_expression(_relative(part["expression"]), "X")
-    return Param(resource_type, f"{d.code}#{index}", target.type, KIND_OF_TYPE[target.type], target, path)
+    return Param(resource_type, f"{d.code}#{index}", target.type, target.type, target, path)
 
 
 def _relative(expression: str) -> str:
@@ -110,21 +103,19 @@ def _classify(resource_type: str, d: SearchParamDef) -> Param | Declined:
         return Declined(d.code, d.type, NOT_SUPPORTED[d.code])
     if d.type == "special":
         return Declined(d.code, d.type, "special parameters (geographic 'near') are not implemented")
+    if d.type == "composite" and len(d.components) != 2:   # only MolecularSequence's have three
+        return Declined(d.code, d.type, "composites of more than two parts are not indexed")
+    special = SPECIAL_KINDS.get((resource_type, d.code))
+    if special is not None:
+        return Param(resource_type, d.code, d.type, special, d, None)
+    key = OWN_KINDS.get(d.code, d.type)
     try:
         if d.type == "composite":
             parts = tuple(_component(resource_type, d, i) for i in range(len(d.components)))
-            return Param(resource_type, d.code, d.type, COMPOSITE, d, compile_expression(d.expression, resource_type),
-                         parts)
-        return Param(resource_type, d.code, d.type, KIND_OF_TYPE[d.type], d,
-                     compile_expression(d.expression, resource_type))
+            return Param(resource_type, d.code, d.type, key, d, compile_expression(d.expression, resource_type), parts)
+        return Param(resource_type, d.code, d.type, key, d, compile_expression(d.expression, resource_type))
     except Unsupported as exc:
-        if (resource_type, d.code) in SPECIAL_EXTRACTORS:
-            return Param(resource_type, d.code, d.type, KIND_OF_TYPE[d.type], d, None)
         return Declined(d.code, d.type, f"expression outside the supported FHIRPath subset ({exc})")
-
-
-# Parameters whose official expression is a boolean test: answered by hand-written paths.
-SPECIAL_EXTRACTORS = {("Patient", "deceased")}
 
 
 @cache
@@ -149,12 +140,10 @@ def indexed(resource_type: str) -> dict[str, Param]:
 
 
 @cache
-def kinds(resource_type: str) -> tuple[str, ...]:
-    """The side tables a type needs, in a fixed order."""
-    used = {p.kind for p in indexed(resource_type).values()}
-    if any(p.kind == REFERENCE for p in indexed(resource_type).values()):
-        used.add(TOKEN)   # Reference.identifier values (":identifier") are tokens
-    return tuple(k for k in (TOKEN, STRING, DATE, REFERENCE, QUANTITY, COMPOSITE) if k in used)
+def tables(resource_type: str) -> tuple[str, ...]:
+    """The suffixes of the side tables a type needs, in a fixed order."""
+    used = {t.suffix for p in indexed(resource_type).values() for t in p.kind.writes}
+    return tuple(t.suffix for t in TABLES if t.suffix in used)
 
 
 @cache

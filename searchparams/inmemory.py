@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from searchparams import ast, catalog
 from searchparams.index import index_rows
+from searchparams.kinds import reference, token
 
 
 def matches(resource: dict, f: ast.Filter, base: str = "") -> bool:
@@ -43,9 +44,10 @@ def _decide(resource: dict, f: ast.Filter, base: str, memo: dict) -> bool | None
         memo["rows"] = index_rows(resource, base)
     rows = memo["rows"]
     if param.type == "reference":
-        targets = {target for code, target in rows.get(catalog.REFERENCE, ()) if code == f.code}
+        targets = {target for code, target in rows.get(reference.TABLE.suffix, ()) if code == f.code}
         return any(isinstance(v, ast.Reference) and targets.intersection(v.targets) for v in f.values)
-    tokens = [(system, code) for param_code, system, code, _ in rows.get(catalog.TOKEN, ()) if param_code == f.code]
+    tokens = [(system, code) for param_code, system, code, _ in rows.get(token.TABLE.suffix, ())
+              if param_code == f.code]
     return any(isinstance(v, ast.Token) and any(_token(v, s, c, param.implicit_system) for s, c in tokens)
                for v in f.values)
 

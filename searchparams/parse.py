@@ -10,165 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 
-from fhirserver import spec
-from fhirserver.fhirtime import interval
 from fhirserver.outcomes import Category, FhirError, Issue
-from fhirserver.textfold import normalize_text
 from mappings import MAPPINGS
-from searchparams import ast, catalog, phonetic, terminology
+from searchparams import ast, catalog
 from searchparams.catalog import Declined, Param
+from searchparams.kinds.base import Reading, Refused
 
 MAX_COUNT = 1000
 DEFAULT_COUNT = 50
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-
-
-def split_unescaped(raw: str, sep: str, maxsplit: int = -1) -> list[str]:
-    """Split on `sep` where it is not escaped; escapes stay for `unescape` (search.html#escaping:
-    `\\,` is a comma inside a value, `\\\\` a backslash, so `a\\\\,b` is two values)."""
-    if "\\" not in raw:   # nothing escaped: the common case, at str.split's speed
-        return raw.split(sep, maxsplit)
-    parts, current, i = [], "", 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw):
-            current += raw[i:i + 2]
-            i += 2
-            continue
-        if ch == sep and (maxsplit < 0 or len(parts) < maxsplit):
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-        i += 1
-    parts.append(current)
-    return parts
-
-
-MODIFIERS = {
-    "string": {"exact", "contains", "missing"},
-    "token": {"not", "text", "missing", "of-type", "above", "below", "in", "not-in"},
-    "reference": {"identifier", "missing", "above", "below"},
-    "date": {"missing"}, "number": {"missing"}, "quantity": {"missing"},
-    "uri": {"below", "above", "missing"},
-    "composite": set(),
-}
-
-
-class Refused(ValueError):
-    """A parameter this server cannot apply: unknown, unsupported, or a modifier it lacks."""
-
-    def __init__(self, msg: str, text: str) -> None:
-        super().__init__(text)
-        self.msg = msg
-
-
-def unescape(value: str) -> str:
-    return re.sub(r"\\([,$|\\])", r"\1", value) if "\\" in value else value
-
-
-def _prefixed(raw: str) -> tuple[str, str]:
-    return (raw[:2], raw[2:]) if raw[:2] in PREFIXES and len(raw) > 2 else ("eq", raw)
-
-
-def _token(raw: str) -> ast.Token:
-    parts = split_unescaped(raw, "|", maxsplit=1)
-    if len(parts) == 1:
-        return ast.Token(None, unescape(raw))
-    system, code = (unescape(p) for p in parts)
-    return ast.Token(system, code or None)
-
-
-def _date(raw: str) -> ast.Date:
-    prefix, text = _prefixed(raw)
-    span = interval(text)
-    if span is None:
-        raise ValueError(f"'{text}' is not a FHIR date")
-    return ast.Date(prefix, *span)
-
-
-def _number(raw: str, system: str | None = None, code: str | None = None) -> ast.Number:
-    """A number and the range its precision implies: 100 is [99.5, 100.5), 1e2 is [50, 150)."""
-    prefix, text = _prefixed(raw)
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"'{text}' is not a number") from None
-    if not value.is_finite():
-        raise ValueError(f"'{text}' is not a number")
-    half = Decimal(5).scaleb(value.as_tuple().exponent - 1)
-    return ast.Number(prefix, value, value - half, value + half, system, code)
-
-
-def _quantity(raw: str) -> ast.Number:
-    parts = [unescape(p) for p in split_unescaped(raw, "|")]
-    if len(parts) not in (1, 3):
-        raise ValueError(f"'{raw}' is not number|system|code")
-    if len(parts) == 1:
-        return _number(parts[0])
-    return _number(parts[0], parts[1] or None, parts[2] or None)
-
-
-def _reference(raw: str, p: Param, target_type: str | None, base: str = "") -> ast.Reference:
-    value = unescape(raw)
-    if base and value.startswith(base + "/"):   # our own absolute URL: stored relative
-        value = value[len(base) + 1:]
-    targets = tuple(t for t in p.targets if target_type in (None, t))
-    if "://" in value or value.startswith("urn:"):
-        segments = value.rstrip("/").split("/")
-        if len(segments) >= 2 and segments[-2] in spec.resource_types() and segments[-2] not in targets:
-            return ast.Reference(())   # a URL to another type (a Group for `patient`): matches nothing
-        return ast.Reference((value,))
-    parts = value.rstrip("/").split("/")
-    if len(parts) == 2 and parts[0] and parts[1]:
-        if parts[0] not in targets:
-            raise ValueError(f"'{value}' is not a reference this parameter accepts ({', '.join(targets)})")
-        return ast.Reference((value,))
-    if len(parts) == 1 and value:
-        return ast.Reference(tuple(f"{t}/{value}" for t in targets))
-    raise ValueError(f"'{value}' is not a reference")
-
-
-def _missing(raw: str) -> ast.Missing:
-    if raw not in ("true", "false"):
-        raise ValueError(":missing takes true or false")
-    return ast.Missing(raw == "true")
-
-
-def _value(p: Param, raw: str, modifier: str | None, target_type: str | None, base: str = "") -> ast.Value:
-    if modifier == "missing":
-        return _missing(raw)
-    kind = p.type
-    if kind == "token" or (kind == "reference" and modifier == "identifier"):
-        if modifier == "text":
-            return ast.Text(normalize_text(unescape(raw)))
-        if modifier == "of-type":
-            parts = [unescape(x) for x in split_unescaped(raw, "|")]
-            if len(parts) != 3:
-                raise ValueError(":of-type takes type-system|type-code|value")
-            return ast.Token(f"{parts[0]}|{parts[1]}", parts[2])
-        return _token(raw)
-    if kind == "string":
-        return ast.Text(unescape(raw) if modifier == "exact" else normalize_text(unescape(raw)))
-    if kind == "date":
-        return _date(raw)
-    if kind == "number":
-        return _number(raw)
-    if kind == "quantity":
-        return _quantity(raw)
-    if kind == "uri":
-        return ast.Uri(unescape(raw))
-    if kind == "reference":
-        return _reference(raw, p, target_type, base)
-    if kind == "composite":
-        pieces = split_unescaped(raw, "$")
-        if len(pieces) != len(p.components):
-            raise ValueError(f"'{raw}' needs {len(p.components)} parts separated by $")
-        return ast.Composite(tuple(_value(c, piece, None, None) for c, piece in zip(p.components, pieces)))
-    raise ValueError(f"{kind} parameters are not searchable")
 
 
 def _lookup(resource_type: str, code: str) -> Param:
@@ -210,52 +60,9 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
         if not chains:
             raise Refused("SP-CHAIN", f"No target of '{code}' has a parameter '{rest.split('.')[0]}'")
         return chains[0] if len(chains) == 1 else ast.AnyOf(tuple(chains))
-    target_type = None
-    if p.type == "reference" and modifier and modifier[0].isupper():
-        target_type, modifier = modifier, ""
-        if target_type not in p.targets:
-            raise ValueError(f"'{target_type}' is not a target of '{code}'")
-    if modifier and modifier not in MODIFIERS[p.type]:
-        raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for {p.type} parameter '{code}'")
-    if modifier == "of-type" and code != "identifier":
-        raise Refused("SP-MODIFIER", ":of-type applies to identifier parameters only")
-    if code == phonetic.CODE and modifier in ("exact", "contains"):
-        raise Refused("SP-MODIFIER", f"':{modifier}' does not apply to phonetic matching")
-    if p.type == "token" and modifier in ("above", "below", "in", "not-in"):
-        return ast.Clause(code, "not" if modifier == "not-in" else None, _concepts(raw, modifier))
-    values = tuple(_value(p, piece, modifier or None, target_type, base) for piece in split_unescaped(raw, ","))
-    if modifier in ("above", "below") and p.type == "reference":
-        values = tuple(_in_hierarchy(v, code) for v in values)
-    return ast.Clause(code, modifier or None, values)
-
-
-def _in_hierarchy(v: ast.Reference, code: str) -> ast.Reference:
-    """A reference value of :above/:below: local references to types that form a hierarchy."""
-    kept = tuple(t for t in v.targets if "://" not in t and catalog.hierarchy(t.split("/")[0]))
-    if not kept:
-        raise Refused("SP-MODIFIER", f"':above' and ':below' on '{code}' need a reference to a resource type with "
-                      "a hierarchy (Location, Organization, Encounter)")
-    return ast.Reference(kept)
-
-
-@lru_cache(maxsize=512)   # a value set's hundreds of codes are sorted into tokens once, not per request
-def _concepts(raw: str, modifier: str) -> tuple[ast.Token, ...]:
-    """Token :above/:below/:in/:not-in as the plain codes they stand for (searchparams/terminology.py):
-    `:not-in` is then `:not` over the value set's codes, the others a list of codes."""
-    found: set[tuple[str, str]] = set()
-    for piece in split_unescaped(raw, ","):
-        try:
-            if modifier in ("in", "not-in"):
-                found |= terminology.expand(unescape(piece))
-                continue
-            token = _token(piece)
-            if not token.system or token.code is None:
-                raise ValueError(f"':{modifier}' takes system|code, not '{unescape(piece)}'")
-            codes = (terminology.below if modifier == "below" else terminology.above)(token.system, token.code)
-            found |= {(token.system, c) for c in codes}
-        except terminology.Unknown as exc:
-            raise Refused("SP-TERMINOLOGY", f"':{modifier}' cannot be answered: {exc}") from None
-    return tuple(ast.Token(system, code) for system, code in sorted(found))
+    if modifier:
+        p.kind.accept(p, modifier)
+    return p.kind.clause(p, modifier or None, raw, Reading(base, catalog.hierarchy))
 
 
 def _can_chain(resource_type: str, rest: str) -> bool:
@@ -305,7 +112,7 @@ def _result_param(resource_type: str, key: str, raw: str, r: _Result) -> bool:
 
 def _sortable(resource_type: str, code: str) -> None:
     p = _lookup(resource_type, code)
-    if p.type not in ("string", "token", "date", "number", "quantity", "uri", "reference"):
+    if p.kind.sort_columns is None:
         raise Refused("SP-SORT", f"Cannot sort by {p.type} parameter '{code}'")
 
 

@@ -25,7 +25,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _value_bounds(v: ast.Date, point: bool) -> Bounds | None:
-    # Ranges [lo, hi) filed at hi less a microsecond (searchparams/sqlgen/values.date_range):
+    # Ranges [lo, hi) filed at hi less a microsecond (searchparams/kinds/date.date_range):
     # eq puts hi in (start, end]; gt and sa need hi > end or open; ge hi > start or open;
     # eb hi <= start. Points filed at their start read the same, plus lt and le.
     since = {"eq": (v.start, v.end), "sa": (v.end, None), "gt": (v.end, None), "ge": (v.start, None),

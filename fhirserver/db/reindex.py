@@ -44,7 +44,7 @@ def _type_parts(t: str) -> list[str]:
     m = MAPPINGS[t]
     parts = [f"{t}:{m.column_names}"]
     for code, p in catalog.supported(t).items():
-        parts.append(f"{t}.{code}:{p.kind}:{p.code_system}:{p.targets}:{p.definition.expression}"
+        parts.append(f"{t}.{code}:{p.kind.side.suffix}:{p.code_system}:{p.targets}:{p.definition.expression}"
                      + (f":{phonetic.ALGORITHM}" if code == phonetic.CODE else ""))
     return parts
 

@@ -13,29 +13,18 @@ import sys
 
 from mappings import MAPPINGS
 from searchparams import catalog
+from searchparams.kinds import BY_SUFFIX, SideTable
 
-_NOT_NULL = {"param", "norm", "exact", "target", "value"}
 _C = ' COLLATE "C"'
 
 
-def _column(name: str, sql: str) -> str:
-    collate = _C if sql == "text" and name != "exact" else ""
-    return f"{name} {sql}{collate}{' NOT NULL' if name in _NOT_NULL else ''}"
+def _column(table: SideTable, name: str, sql: str) -> str:
+    collate = _C if sql == "text" and name not in table.natural else ""
+    return f"{name} {sql}{collate}{' NOT NULL' if name in table.required else ''}"
 
 
-def _columns(kind: str) -> str:
-    return ", ".join(_column(name, sql) for name, sql in catalog.KIND_COLUMNS[kind])
-
-
-INDEXES = {
-    "tok": ["(param, code, system) INCLUDE ({key})", "(param, system) INCLUDE ({key})",
-            "(param, text) INCLUDE ({key}) WHERE text IS NOT NULL"],
-    "str": ["(param, norm) INCLUDE ({key})", "USING gin (norm gin_trgm_ops)"],
-    "date": ["(param, lo) INCLUDE (hi, {key})", "(param, hi) INCLUDE (lo, {key})"],
-    "ref": ["(param, target) INCLUDE ({key})"],
-    "qty": ["(param, code, value) INCLUDE ({key})", "(param, value) INCLUDE ({key})"],
-    "comp": ["(param, c1_code, v_code) INCLUDE ({key})", "(param, c1_code, v_num) INCLUDE ({key})"],
-}
+def _columns(table: SideTable) -> str:
+    return ", ".join(_column(table, name, sql) for name, sql in table.columns)
 
 
 def side_tables() -> list[tuple[str, str, bool]]:
@@ -43,7 +32,7 @@ def side_tables() -> list[tuple[str, str, bool]]:
     out = []
     for resource_type in sorted(MAPPINGS):
         m = MAPPINGS[resource_type]
-        for kind in catalog.kinds(resource_type):
+        for kind in catalog.tables(resource_type):
             out.append((m.table, f"{m.table}_{kind}", m.time_partitioned))
     return out
 
@@ -58,12 +47,12 @@ def generate() -> str:
         "",
     ]
     for parent, side, timed in side_tables():
-        kind = side.rsplit("_", 1)[1]
+        table = BY_SUFFIX[side.rsplit("_", 1)[1]]
         head = 'org_id integer NOT NULL, ' + ('part_ts timestamptz NOT NULL, ' if timed else '') + \
             'id text COLLATE "C" NOT NULL'
         key = "id, part_ts" if timed else "id"
-        lines.append(f"CREATE TABLE {side} ({head}, {_columns(kind)}) PARTITION BY LIST (org_id);")
-        for spec in INDEXES[kind]:
+        lines.append(f"CREATE TABLE {side} ({head}, {_columns(table)}) PARTITION BY LIST (org_id);")
+        for spec in table.indexes:
             lines.append(f"CREATE INDEX ON {side} {spec.format(key=key)};")
         lines.append(f"CREATE INDEX ON {side} (id);")
         lines.append(f"INSERT INTO fhir_side_tables VALUES ('{parent}', '{side}');")

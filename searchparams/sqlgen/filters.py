@@ -2,7 +2,7 @@
 
 A clause is answered from the resource table's own column when mappings/bindings.py
 binds it (single-valued elements; B-tree friendly), otherwise by a semi-join on the
-parameter's side table (searchparams/index.py). Side-table subqueries name the tenant
+parameter's side table, on the condition its kind gives (searchparams/kinds). Side-table subqueries name the tenant
 by parameter, so PostgreSQL prunes their partitions at plan time as it does the main
 table's. Chains join through reference rows; _has is the reverse join.
 """
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.bindings import Code, DateRange, Ref, Tokens, binding
-from searchparams import ast, catalog, phonetic
-from searchparams.catalog import Param
-from searchparams.sqlgen import values
+from searchparams import ast, catalog
+from searchparams.kinds import reference
+from searchparams.kinds.base import any_of as _or
+from searchparams.kinds.date import date_point, date_range
 from searchparams.sqlgen.params import Aliases, Params
 
 
@@ -41,14 +42,14 @@ def _bounded(s: str, sc: Scope) -> str:
     return (f" AND {s}.part_ts >= {lo}" if lo else "") + (f" AND {s}.part_ts < {hi}" if hi else "")
 
 
-def _side(sc: Scope, kind: str, param: str, body: str | None) -> str:
+def _side(sc: Scope, suffix: str, param: str, body: str | None) -> str:
     """EXISTS a side row of `param` (satisfying `body`) for the scope's resource."""
     s = sc.names.next("s")
     join = f"{s}.org_id = {sc.org} AND {s}.id = {sc.alias}.id"
     if sc.m.time_partitioned:
         join += f" AND {s}.part_ts = {sc.alias}.part_ts" + _bounded(s, sc)
     cond = f" AND ({body.replace('{s}', s)})" if body else ""
-    return (f"EXISTS (SELECT 1 FROM {sc.m.table}_{kind} {s} WHERE {join} "
+    return (f"EXISTS (SELECT 1 FROM {sc.m.table}_{suffix} {s} WHERE {join} "
             f"AND {s}.param = {sc.p.add(param)}{cond})")
 
 
@@ -58,58 +59,11 @@ def driving_rows(sc: Scope, c: ast.Clause, lo: str, hi: str) -> str:
     PostgreSQL from flattening it back into a join it would order by the table's rows."""
     prm = catalog.supported(sc.m.resource_type)[c.code]
     s = sc.names.next("s")
-    body = _or([_side_value(sc, prm, v, None) for v in c.values]).replace("{s}", s)
-    return (f"SELECT DISTINCT {s}.id, {s}.part_ts FROM {sc.m.table}_{prm.kind} {s} WHERE {s}.org_id = {sc.org} "
+    body = _or([prm.kind.match(prm, v, None, sc.p) for v in c.values]).replace("{s}", s)
+    return (f"SELECT DISTINCT {s}.id, {s}.part_ts FROM {sc.m.table}_{prm.kind.side.suffix} {s} "
+            f"WHERE {s}.org_id = {sc.org} "
             f"AND {s}.param = {sc.p.add(prm.code)} AND ({body}){_bounded(s, sc)} AND {s}.part_ts >= {lo} "
             f"AND {s}.part_ts < {hi} OFFSET 0")
-
-
-def _or(parts: list[str]) -> str:
-    if not parts:
-        return "false"   # an empty value set or hierarchy: nothing matches
-    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
-
-
-def _side_value(sc: Scope, prm: Param, v: ast.Value, modifier: str | None) -> str:
-    """The condition on a side row (written with the placeholder alias `{s}`) for one value."""
-    p = sc.p
-    if prm.kind == catalog.TOKEN:
-        if isinstance(v, ast.Text):
-            return values.prefix_match("{s}.text", v.value, p)
-        return values.token("{s}", v, p, prm.implicit_system)
-    if prm.kind == catalog.STRING:
-        if prm.code == phonetic.CODE:
-            key = phonetic.key(v.value)
-            return f"{{s}}.norm = {p.add(key)}" if key else "false"
-        return values.text("{s}.norm", v, modifier, p, "{s}.exact")
-    if prm.kind == catalog.DATE:
-        return values.date_range("{s}.lo", "{s}.hi", v, p)
-    if prm.kind == catalog.QUANTITY:
-        return values.quantity("{s}", v, p)
-    if prm.kind == catalog.REFERENCE:
-        return f"{{s}}.target = ANY({p.add(list(v.targets), 'text[]')})"
-    if prm.kind == catalog.COMPOSITE:
-        return _composite(v, prm, p)
-    raise AssertionError(prm.kind)
-
-
-def _composite(v: ast.Composite, prm: Param, p: Params) -> str:
-    first, second = v.parts
-    parts = [values.token("{s}", first, p, prm.components[0].implicit_system, "c1_code", "c1_system")]
-    if isinstance(second, ast.Token):
-        parts.append(values.token("{s}", second, p, prm.components[1].implicit_system, "v_code", "v_system"))
-    elif isinstance(second, ast.Number):
-        parts.append(values.quantity("{s}", second, p, "v_num", "v_system", "v_code", None))
-    elif isinstance(second, ast.Date):
-        parts.append(values.date_range("{s}.v_lo", "{s}.v_hi", second, p))
-    else:
-        parts.append(values.prefix_match("{s}.v_str", second.value, p))
-    return " AND ".join(parts)
-
-
-def _uri(sc: Scope, prm: Param, c: ast.Clause) -> str:
-    body = _or([values.uri("{s}.code", v, c.modifier, sc.p) for v in c.values])
-    return _side(sc, catalog.TOKEN, prm.code, body)
 
 
 def _present(sc: Scope, b) -> str:
@@ -165,11 +119,11 @@ def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     if b.start == b.end:
         if b.coarsest and any(v.end - v.start < b.coarsest for v in c.values):
             return None   # finer than a stored value may be: only its side-table range is exact
-        return _or([values.date_point(f"{a}.{b.start}", v, p, cast) for v in c.values])
+        return _or([date_point(f"{a}.{b.start}", v, p, cast) for v in c.values])
     # In these columns NULL is an open end, and both NULL is no value: open-ended prefixes
     # (gt, lt, ne, ...) must not match resources without the element.
     present = f"({a}.{b.start} IS NOT NULL OR {a}.{b.end} IS NOT NULL)"
-    ranges = _or([values.date_range(f"{a}.{b.start}", f"{a}.{b.end}", v, p, cast) for v in c.values])
+    ranges = _or([date_range(f"{a}.{b.start}", f"{a}.{b.end}", v, p, cast) for v in c.values])
     return f"({ranges} AND {present})"
 
 
@@ -185,7 +139,7 @@ def _hierarchy(sc: Scope, c: ast.Clause) -> str:
         if type_name not in MAPPINGS:   # a type not stored here has no links to follow: the named ones only
             selects.append(f"(SELECT {sc.p.add(type_name + '/')} || unnest({sc.p.add(ids, 'text[]')}))")
             continue
-        side, h = f"{MAPPINGS[type_name].table}_{catalog.REFERENCE}", sc.names.next("h")
+        side, h = f"{MAPPINGS[type_name].table}_{reference.TABLE.suffix}", sc.names.next("h")
         param, prefix = sc.p.add(catalog.hierarchy(type_name)), sc.p.add(type_name + "/")
         if c.modifier == "below":
             step = f"SELECT x.id FROM {side} x JOIN {h} ON x.target = {prefix} || {h}.id"
@@ -198,36 +152,39 @@ def _hierarchy(sc: Scope, c: ast.Clause) -> str:
 
 
 def _clause(sc: Scope, c: ast.Clause) -> str:
+    """The bound column answers what it can; otherwise the parameter's kind, over side rows."""
     prm = catalog.supported(sc.m.resource_type)[c.code]
-    if c.modifier in ("above", "below") and prm.type == "reference":
-        within = _hierarchy(sc, c)
-        b = binding(sc.m.resource_type, c.code)
-        if isinstance(b, Ref):
-            return f"{sc.alias}.{b.column} IN ({within})"
-        return _side(sc, catalog.REFERENCE, c.code, f"{{s}}.target IN ({within})")
     b = binding(sc.m.resource_type, c.code)
     if b is not None and (sql := _hot(sc, b, c)) is not None:
         return sql
     if c.modifier == "missing":
-        exists = _side(sc, _kind(prm, c), prm.code, None)
+        exists = _side(sc, prm.kind.side.suffix, prm.code, None)
         return f"NOT {exists}" if c.values[0].missing else exists
-    if prm.type == "uri":
-        return _uri(sc, prm, c)
-    if c.modifier == "identifier":
-        body = _or([values.token("{s}", v, sc.p, False) for v in c.values])
-        return _side(sc, catalog.TOKEN, f"{c.code}:identifier", body)
-    param = f"{c.code}:of-type" if c.modifier == "of-type" else prm.code
-    if prm.kind == catalog.TOKEN and c.modifier in (None, "not"):
-        body = _or(values.tokens("{s}", c.values, sc.p, prm.implicit_system))
-    else:
-        body = _or([_side_value(sc, prm, v, c.modifier) for v in c.values])
-    if c.modifier == "not":
-        return f"NOT {_side(sc, prm.kind, param, body)}"
-    return _side(sc, prm.kind, param, body)
+    return prm.kind.condition(_SideRows(sc), prm, c)
 
 
-def _kind(prm: Param, c: ast.Clause) -> str:
-    return catalog.TOKEN if prm.type == "uri" else prm.kind
+class _SideRows:
+    """What a kind needs of the compiler to answer a clause (searchparams.kinds.base.SideRows)."""
+
+    def __init__(self, sc: Scope) -> None:
+        self.sc, self.p = sc, sc.p
+
+    def side(self, suffix: str, param: str, body: str | None) -> str:
+        return _side(self.sc, suffix, param, body)
+
+    def linked(self, code: str, targets_sql: str) -> str:
+        return _linked(self.sc, code, targets_sql)
+
+    def hierarchy(self, clause: ast.Clause) -> str:
+        return _hierarchy(self.sc, clause)
+
+
+def _linked(sc: Scope, code: str, targets_sql: str) -> str:
+    """The resource's reference `code` is one of the "Type/id" that `targets_sql` selects."""
+    b = binding(sc.m.resource_type, code)
+    if isinstance(b, Ref):
+        return f"{sc.alias}.{b.column} IN ({targets_sql})"
+    return _side(sc, reference.TABLE.suffix, code, f"{{s}}.target IN ({targets_sql})")
 
 
 def _target_ids(sc: Scope, target_type: str, inner: ast.Filter) -> str:
@@ -239,11 +196,7 @@ def _target_ids(sc: Scope, target_type: str, inner: ast.Filter) -> str:
 
 
 def _chain(sc: Scope, c: ast.Chain) -> str:
-    targets = _target_ids(sc, c.target_type, c.inner)
-    b = binding(sc.m.resource_type, c.code)
-    if isinstance(b, Ref):
-        return f"{sc.alias}.{b.column} IN ({targets})"
-    return _side(sc, catalog.REFERENCE, c.code, f"{{s}}.target IN ({targets})")
+    return _linked(sc, c.code, _target_ids(sc, c.target_type, c.inner))
 
 
 def _has(sc: Scope, h: ast.Has) -> str:
@@ -252,7 +205,7 @@ def _has(sc: Scope, h: ast.Has) -> str:
     inner = sc.inner(m, x)
     me = f"{sc.p.add(sc.m.resource_type + '/')} || {sc.alias}.id"
     b = binding(h.source_type, h.ref_code)
-    link = f"{x}.{b.column} = {me}" if isinstance(b, Ref) else _side(inner, catalog.REFERENCE, h.ref_code,
+    link = f"{x}.{b.column} = {me}" if isinstance(b, Ref) else _side(inner, reference.TABLE.suffix, h.ref_code,
                                                                       f"{{s}}.target = {me}")
     where = f"{x}.org_id = {sc.org} AND {link} AND {condition(h.inner, inner)}"
     return f"EXISTS (SELECT 1 FROM {m.table} {x} WHERE {where})"

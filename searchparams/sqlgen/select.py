@@ -21,8 +21,6 @@ from searchparams.sqlgen.filters import Scope, condition, driving_rows
 from searchparams.sqlgen.params import Aliases, Params
 
 ALIAS = "a0"
-_AGGREGATE = {catalog.DATE: ("lo", "hi"), catalog.STRING: ("norm", "norm"), catalog.TOKEN: ("code", "code"),
-              catalog.QUANTITY: ("value", "value"), catalog.REFERENCE: ("target", "target")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +57,11 @@ def _sort_expression(m: ResourceMapping, key: ast.SortKey, org: str, p: Params) 
         return f"{ALIAS}.{b.column}"
     if isinstance(b, DateRange):
         return f"{ALIAS}.{b.end if key.descending else b.start}"
-    prm = catalog.supported(m.resource_type)[key.code]
-    kind = catalog.TOKEN if prm.type == "uri" else prm.kind
-    low, high = _AGGREGATE[kind]
+    kind = catalog.supported(m.resource_type)[key.code].kind
+    low, high = kind.sort_columns
     agg = f"max(s.{high})" if key.descending else f"min(s.{low})"
     part = f" AND s.part_ts = {ALIAS}.part_ts" if m.time_partitioned else ""
-    return (f"(SELECT {agg} FROM {m.table}_{kind} s WHERE s.org_id = {org} AND s.id = {ALIAS}.id{part} "
+    return (f"(SELECT {agg} FROM {m.table}_{kind.side.suffix} s WHERE s.org_id = {org} AND s.id = {ALIAS}.id{part} "
             f"AND s.param = {p.add(key.code)})")
 
 

@@ -76,7 +76,7 @@ async def _filed_by_start(fhir, owner) -> tuple[str, str, int]:
     old = datetime(2019, 1, 10, 8, tzinfo=timezone.utc)   # the period's start
     await owner.fetchval("SELECT fhir_ensure_month_partition('encounters', $1, $2)", org, old)
     async with owner.transaction():
-        for table in ["encounters"] + [f"encounters_{kind}" for kind in catalog.kinds("Encounter")]:
+        for table in ["encounters"] + [f"encounters_{kind}" for kind in catalog.tables("Encounter")]:
             await owner.execute(f"UPDATE {table} SET part_ts = $2 WHERE id = $1", enc["id"], old)
         await owner.execute("INSERT INTO id_directory (org_id, resource_type, id, part_ts) "
                             "VALUES ($1, 'Encounter', $2, $3)", org, enc["id"], ids.month_start(ids.month_index(old)))

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from searchparams import catalog
-from searchparams.parse import MODIFIERS
 from tests.property.support import examples
 
 TYPES = ("Patient", "Observation", "Encounter", "Claim", "AuditEvent")
@@ -51,7 +50,7 @@ def queries(draw, type_name: str) -> list[tuple[str, str]]:
             code = draw(st.sampled_from(names))
             key = code
             if kind == "modifier":
-                mods = sorted(MODIFIERS.get(params[code].type, ())) + ["exact", "missing", "Patient", "bogus", ""]
+                mods = sorted(params[code].kind.modifiers) + ["exact", "missing", "Patient", "bogus", ""]
                 key = f"{code}:{draw(st.sampled_from(mods))}"
             elif kind == "chain":
                 key = f"{code}.{draw(st.sampled_from(['name', 'family', 'identifier', '_id', 'code', 'x']))}"

@@ -17,7 +17,7 @@ one space before FROM, WHERE, AND, JOIN, ORDER BY and LIMIT. Compiled SQL has no
 (asserted), so unwrapping gives back the exact text and the file still pins it exactly.
 
 Fixed inputs, so the files depend on the compiler only: org 7; "now" (read by the `ap`
-prefix, searchparams/sqlgen/values._widen) is NOW; the tenant's month partitions, which
+prefix, searchparams/kinds/date._widen) is NOW; the tenant's month partitions, which
 pipeline.page_statement reads from the catalog, are MONTHS. _include/_revinclude run as
 separate statements (pipeline.includes) against the page's rows, so only their AST is pinned.
 """
@@ -36,7 +36,7 @@ import pytest
 from mappings import MAPPINGS
 from searchparams import pipeline
 from searchparams.cursor import encode_token
-from searchparams.sqlgen import values
+from searchparams.kinds import date as date_kind
 from searchparams.sqlgen.select import Compiled
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -102,8 +102,8 @@ class _FixedClock(datetime):
 
 @pytest.fixture(autouse=True)
 def fixed_now(monkeypatch):
-    # values.py reads the clock through its module-level name `datetime` (only for `ap`).
-    monkeypatch.setattr(values, "datetime", _FixedClock)
+    # The date kind reads the clock through its module-level name `datetime` (only for `ap`).
+    monkeypatch.setattr(date_kind, "datetime", _FixedClock)
 
 
 _BREAK = re.compile(r"(?<!CROSS) (?=(?:FROM|WHERE|AND|JOIN|CROSS JOIN|ORDER BY|LIMIT)\b)")

@@ -2,7 +2,8 @@
 cycle exists, counting imports inside functions (a lazy import must not hide a cycle).
 
     ground        spec data, ids, outcomes, FHIR time, text folding
-    search model  the official parameters, their FHIRPath, the index rows a resource gives
+    search model  the official parameters, their FHIRPath, the kinds of index (how a value
+                  is read, stored and matched), the typed search (AST)
     storage       resource <-> table mappings, DDL, connections, tenancy, partitions
     compiler      search URL -> AST -> plan -> SQL -> rows
     server        HTTP, interactions, auth, audit, the CapabilityStatement
@@ -28,9 +29,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ground", ("fhirserver.spec", "fhirserver.ids", "fhirserver.outcomes", "fhirserver.fhirtime",
                 "fhirserver.textfold")),
     ("search model", ("searchparams.registry", "searchparams.fhirpath", "searchparams.catalog",
-                      "searchparams.index", "searchparams.phonetic", "searchparams.terminology")),
+                      "searchparams.index", "searchparams.phonetic", "searchparams.terminology",
+                      "searchparams.kinds", "searchparams.ast")),
     ("storage", ("mappings", "fhirserver.db")),
-    ("compiler", ("searchparams.ast", "searchparams.parse", "searchparams.plan", "searchparams.sqlgen",
+    ("compiler", ("searchparams.parse", "searchparams.plan", "searchparams.sqlgen",
                   "searchparams.execute", "searchparams.confine", "searchparams.partitions", "searchparams.inmemory",
                   "searchparams.cursor", "searchparams.pipeline")),
     ("server", ("fhirserver.app", "fhirserver.auth", "fhirserver.audit", "fhirserver.interactions",
