@@ -39,11 +39,22 @@ async def ensure_database(server_dsn: str, database: str) -> str:
 
 async def prepare(settings: Settings, cluster: EmbeddedPostgres | None = None) -> str:
     """Return the DSN to serve from, migrated and with the default tenant in place."""
+    dsn = await database(settings, cluster)
+    await make_ready(settings, dsn)
+    return dsn
+
+
+async def database(settings: Settings, cluster: EmbeddedPostgres | None = None) -> str:
+    """The DSN of DATABASE_URL, or of the embedded cluster (started, its database made)."""
     if settings.database_url:
-        dsn = settings.database_url
-    else:
-        cluster = cluster or embedded_cluster(settings)
-        dsn = await ensure_database(cluster.start(), EMBEDDED_DATABASE)
+        return settings.database_url
+    cluster = cluster or embedded_cluster(settings)
+    return await ensure_database(cluster.start(), EMBEDDED_DATABASE)
+
+
+async def make_ready(settings: Settings, dsn: str) -> list[str]:
+    """Migrate, make the default tenant, bring the search index up to date; return the
+    migrations applied."""
     # Behind a transaction-mode pooler: no named prepared statements (they would meet
     # other clients' server connections); migrations take transaction-level locks only.
     conn = await asyncpg.connect(dsn, statement_cache_size=0 if settings.pooler else 1024)
@@ -59,4 +70,4 @@ async def prepare(settings: Settings, cluster: EmbeddedPostgres | None = None) -
                         "will keep identifier and code searches from using their GIN indexes")
     finally:
         await conn.close()
-    return dsn
+    return applied

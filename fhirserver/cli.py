@@ -94,10 +94,10 @@ async def _admin(settings: Settings, action) -> None:
 
 
 def migrate(args: argparse.Namespace) -> None:
-    async def run(conn):
-        from fhirserver.db.migrate import migrate as apply
-        print("applied:", ", ".join(await apply(conn)) or "nothing (up to date)")
-    asyncio.run(_admin(_settings(args), run))
+    async def run() -> list[str]:
+        settings = _settings(args)
+        return await bootstrap.make_ready(settings, await bootstrap.database(settings))
+    print("applied:", ", ".join(asyncio.run(run())) or "nothing (up to date)")
 
 
 def reindex(args: argparse.Namespace) -> None:
