@@ -64,7 +64,7 @@ async def make_ready(settings: Settings, dsn: str) -> list[str]:
             log.info("migrations applied: %s", ", ".join(applied))
         await create_tenant(conn, settings.default_tenant, "Default organisation",
                             months_ahead=settings.months_ahead)
-        await ensure_current(conn)
+        await ensure_current(conn, settings.public_base_url)
         if not await conn.fetchval("SELECT proleakproof FROM pg_proc WHERE proname = 'arraycontains'"):
             log.warning("array operators are not LEAKPROOF (no superuser at migration): row-level security "
                         "will keep identifier and code searches from using their GIN indexes")

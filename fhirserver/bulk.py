@@ -36,9 +36,9 @@ from fhirserver.references import Local, classify
 from fhirserver.validation import Body, check_id, dumps_exact, loads_exact, parse_json, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
+from mappings.rows import build_row
 from mappings.sql import DIRECTORY_FIND
 from searchparams import catalog
-from searchparams.index import index_rows
 from searchparams.kinds import BY_SUFFIX
 
 BATCH = 2000
@@ -199,18 +199,18 @@ def prepare(line: Line, base: str, stamp: datetime) -> Prepared:
     if not isinstance(id_, str):
         raise FhirError.of(Category.INCORRECT, "required", "BULK-NO-ID", "A bulk-loaded resource needs an id")
     check_id(id_, f"{m.resource_type}.id")
-    part_ts = ids.clamp(m.clinical_time(value) or stamp) if m.time_partitioned else None
+    row = build_row(m, value, base, stamp, [(t.type, t.id) for _, ref in found.references
+                                            if isinstance(t := classify(ref, base), Local)])
+    part_ts = row.part_ts
     meta = {k: v for k, v in (body.exact.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
     doc = {"resourceType": m.resource_type, "id": id_,
            "meta": {"versionId": "1", "lastUpdated": instant_text(stamp), **meta},
            **{k: v for k, v in body.exact.items() if k not in ("resourceType", "id", "meta")}}
     text = dumps_exact(doc).decode()
     head = (part_ts,) if m.time_partitioned else ()
-    main = (id_, *head, 1, Verb.PUT_CREATE, stamp, text, *m.column_values(value, base))
-    refs = sorted({(t.type, t.id) for _, ref in found.references
-                   if isinstance(t := classify(ref, base), Local)})
+    main = (id_, *head, 1, Verb.PUT_CREATE, stamp, text, *row.columns)
     directory = m.time_partitioned and ids.month_of(id_) != ids.month_index(part_ts)
-    return Prepared(m, id_, part_ts, main, index_rows(value, base), refs, directory)
+    return Prepared(m, id_, part_ts, main, row.index, row.refs, directory)
 
 
 class Writer:

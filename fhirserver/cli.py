@@ -101,10 +101,13 @@ def migrate(args: argparse.Namespace) -> None:
 
 
 def reindex(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+
     async def run(conn):
         from fhirserver.db.reindex import reindex_all
-        print(f"rebuilt the search index of {await reindex_all(conn)} resources")
-    asyncio.run(_admin(_settings(args), run))
+        count = await reindex_all(conn, public_base_url=settings.public_base_url)
+        print(f"rebuilt the search index of {count} resources")
+    asyncio.run(_admin(settings, run))
 
 
 def load(args: argparse.Namespace) -> None:

@@ -46,7 +46,7 @@ def _params_of(resource_type: str, keys) -> list[Param]:
 
 
 def index_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
-    """Side-table rows, by kind, for every supported parameter of the resource's type."""
+    """Side-table rows, by table suffix, for every supported parameter of the resource's type."""
     resource_type = resource["resourceType"]
     return _sorted(_rows(resource, _params_of(resource_type, resource), base))
 
@@ -80,9 +80,13 @@ def _rows(resource: dict, params, base: str) -> dict[str, list[tuple]]:
 
 def side_arrays(resource: dict, base: str = "") -> list[list]:
     """index_rows as the column arrays the storage statements unnest (mappings/sql.py)."""
-    rows = index_rows(resource, base)
+    return as_arrays(resource["resourceType"], index_rows(resource, base))
+
+
+def as_arrays(resource_type: str, rows: dict[str, list[tuple]]) -> list[list]:
+    """Rows by side table as one array per column, the tables in catalog.tables order."""
     arrays: list[list] = []
-    for suffix in catalog.tables(resource["resourceType"]):
+    for suffix in catalog.tables(resource_type):
         width = len(BY_SUFFIX[suffix].columns)
         columns = list(zip(*rows[suffix])) if rows[suffix] else [()] * width
         arrays.extend(list(c) for c in columns)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 
 import asyncpg
 import orjson
@@ -27,9 +27,9 @@ from fhirserver.db.partitions import in_window
 from fhirserver.db.resources import move_directory
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
+from mappings.rows import build_row
 from mappings.sql import statements
 from searchparams import catalog, phonetic
-from searchparams.index import side_arrays
 
 INDEX_FORMAT = 1
 # Bumped by hand when what files a row under a month (a mapping's clinical time) changes; a
@@ -85,7 +85,7 @@ def state() -> str:
     return f"{signature()}/{filing_signature()}"
 
 
-async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int, index: bool,
+async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int, base: str, index: bool,
                          refile: bool) -> int:
     """With `refile`, move every row of `m` whose month changed; with `index`, rewrite every
     row's index rows; returns how many rows were written."""
@@ -110,7 +110,8 @@ async def _reindex_table(conn: asyncpg.Connection, m: ResourceMapping, org: int,
                     moved, part_ts = filed != part_ts, filed
                 if index or moved:
                     key = (org, id_, part_ts) if m.time_partitioned else (org, id_)
-                    await conn.execute(st.reindex, *key, *m.column_values(resource), *side_arrays(resource))
+                    row = build_row(m, resource, base, part_ts or datetime.now(timezone.utc))
+                    await conn.execute(st.reindex, *key, *row.columns, *row.side_arrays(m.resource_type))
                     done += 1
         after = rows[-1][0]
 
@@ -131,20 +132,24 @@ async def _refile(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: s
     return target
 
 
-async def reindex_all(conn: asyncpg.Connection, index: bool | set[str] = True, refile: bool = True) -> int:
+async def reindex_all(conn: asyncpg.Connection, index: bool | set[str] = True, refile: bool = True,
+                      public_base_url: str | None = None) -> int:
     """Rewrite the index rows of every current resource of every tenant and refile the rows
     whose month changed (as the table owner). `index`: the types whose index rows are
     rewritten (True: all, False: none); `refile`: whether rows are moved to the month their
-    mapping files them under now."""
+    mapping files them under now. `public_base_url` (FHIR_BASE_URL) gives each tenant's
+    base, so that references written with it are indexed relative, as on create; without
+    it (bases taken from each request's Host) such references stay as written."""
     total = 0
-    for (org,) in await conn.fetch("SELECT org_id FROM tenants ORDER BY org_id"):
+    for org, slug in await conn.fetch("SELECT org_id, slug FROM tenants ORDER BY org_id"):
+        base = f"{public_base_url.rstrip('/')}/{slug}" if public_base_url else ""
         for t, m in MAPPINGS.items():
             rewrite = index is True or (index is not False and t in index)
-            total += await _reindex_table(conn, m, org, rewrite, refile)
+            total += await _reindex_table(conn, m, org, base, rewrite, refile)
     return total
 
 
-async def ensure_current(conn: asyncpg.Connection) -> int | None:
+async def ensure_current(conn: asyncpg.Connection, public_base_url: str | None = None) -> int | None:
     """Reindex if the recorded index signature differs, else refile if the filing signature
     does; return how many resources were rewritten (None: nothing to do)."""
     await conn.execute("CREATE TABLE IF NOT EXISTS fhir_index_state (id integer PRIMARY KEY CHECK (id = 1), "
@@ -159,7 +164,7 @@ async def ensure_current(conn: asyncpg.Connection) -> int | None:
         index_part, _, filing_part = recorded.partition("/")
         stale, refile = stale_types(index_part), filing_part != filing_signature()
         if stale or refile:
-            count = await reindex_all(conn, index=stale, refile=refile)
+            count = await reindex_all(conn, index=stale, refile=refile, public_base_url=public_base_url)
     await conn.execute("INSERT INTO fhir_index_state (id, signature) VALUES (1, $1) ON CONFLICT (id) DO UPDATE "
                        "SET signature = EXCLUDED.signature, updated_at = now()", current)
     if count:

@@ -7,7 +7,6 @@ from datetime import datetime
 import asyncpg
 import orjson
 
-from fhirserver import ids
 from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.db.resources import Draft, Lock
@@ -17,7 +16,7 @@ from fhirserver.references import Local, local_references
 from fhirserver.validation import Body, check_id, parse_json, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
-from searchparams.index import side_arrays
+from mappings.rows import build_row
 
 
 def _renderer(exact: dict):
@@ -47,14 +46,10 @@ def draft_from(body: Body, m: ResourceMapping, ctx: RequestContext, *, url_id: s
                           "RES-ID-MISMATCH", (f"{m.resource_type}.id",))
     contained = {c.get("id") for c in resource.get("contained", ()) if isinstance(c, dict)}
     local = local_references(found.references, contained, ctx.base_url)
-    targets = sorted({(t.type, t.id) for _, t in local})
-    part_ts, clinical = None, True
-    if m.time_partitioned:
-        clinical_ts = m.clinical_time(resource)
-        part_ts, clinical = ids.clamp(clinical_ts or resources.now()), clinical_ts is not None
-    draft = Draft(columns=m.column_values(resource, ctx.base_url), part_ts=part_ts, clinical=clinical,
-                  refs=([t for t, _ in targets], [i for _, i in targets]), render=_renderer(body.exact),
-                  side=side_arrays(resource, ctx.base_url))
+    row = build_row(m, resource, ctx.base_url, resources.now(), [(t.type, t.id) for _, t in local])
+    draft = Draft(columns=row.columns, part_ts=row.part_ts, clinical=row.clinical,
+                  refs=([t for t, _ in row.refs], [i for _, i in row.refs]), render=_renderer(body.exact),
+                  side=row.side_arrays(m.resource_type))
     return draft, local
 
 

@@ -110,3 +110,23 @@ async def test_reindex_refiles_a_row_the_old_rule_filed_by_its_start(fhir, owner
     assert (await fhir.get(f"/Encounter/{enc_id}")).status_code == 200
     assert await encounter_ids(fhir, marker, "eq2019-01-10") == []
     assert await encounter_ids(fhir, marker, "sa2018") == [enc_id]
+
+
+async def test_reindex_keeps_references_to_this_server_relative(fhir, owner, settings):
+    """A reference written as this tenant's absolute URL is indexed as `Type/id` on create;
+    a rebuild must index it the same way, in bound columns and side tables alike."""
+    patient = (await fhir.post("/Patient", content=orjson.dumps(samples.patient(family="Absolute")))).json()
+    url = f"{settings.public_base_url}/default/Patient/{patient['id']}"
+    obs = samples.observation(None, subject={"reference": url}, performer=[{"reference": url}])
+    made = (await fhir.post("/Observation", content=orjson.dumps(obs))).json()
+
+    async def found() -> dict[str, list[str]]:
+        out = {}
+        for code in ("subject", "performer"):
+            bundle = (await fhir.get("/Observation", params={code: f"Patient/{patient['id']}"})).json()
+            out[code] = [e["resource"]["id"] for e in bundle.get("entry", ())]
+        return out
+
+    assert await found() == {"subject": [made["id"]], "performer": [made["id"]]}
+    assert await reindex_all(owner, public_base_url=settings.public_base_url) >= 1
+    assert await found() == {"subject": [made["id"]], "performer": [made["id"]]}
