@@ -65,7 +65,7 @@ def capability_statement(base_url: str, type_interactions: list[str], instance_i
         "implementation": {"description": "FHIR R4 server on partitioned PostgreSQL", "url": base_url},
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/merge-patch+json"],
         "rest": [{"mode": "server", **({"security": security} if security else {}), "resource": resources,
                   **({"interaction": [{"code": c} for c in system]} if system else {}),
                   "compartment": [f"http://hl7.org/fhir/CompartmentDefinition/{c[0].lower() + c[1:]}"

@@ -59,6 +59,23 @@ def interval(value: str) -> tuple[datetime, datetime] | None:
         return None
 
 
+def below_microsecond(value: str) -> tuple[datetime, datetime, datetime, datetime] | None:
+    """For a value finer than a microsecond (more than six fractional digits), its bounds
+    rounded to the microsecond both ways, which PostgreSQL needs to compare it exactly:
+    (start down, start up, end down, end up). None for any other value: `interval` is exact.
+    (`interval` rounds such a value's start down, which is right for a stored value, whose
+    range must contain the true one, and wrong for a search value: `lt` then missed values
+    just below it.)"""
+    m = _DT.fullmatch(value)
+    if not m or not m["f"] or len(m["f"]) <= 6 or (span := interval(value)) is None:
+        return None
+    below = m["f"][6:]                       # the digits under the microsecond
+    start, one = span[0], timedelta(microseconds=1)
+    rest, unit = int(below), 10 ** len(below)   # the start's part under `start`, and one microsecond
+    end_down = start + one if rest + 1 == unit else start
+    return start, start if rest == 0 else start + one, end_down, start + one
+
+
 def instant_text(ts: datetime) -> str:
     """How the server writes meta.lastUpdated: UTC with milliseconds."""
     return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds")

@@ -135,13 +135,15 @@ def response_type(format_param: str | None, accept: str | None) -> str:
     return FHIR_JSON   # */*, text/html and the like: JSON is our best representation
 
 
-def check_body_type(content_type: str | None, allowed: frozenset[str] = frozenset(_JSON_TYPES)) -> None:
-    """415 unless the request body is declared as one of `allowed` (absent is taken as JSON)."""
+def check_body_type(content_type: str | None, allowed: frozenset[str] = frozenset(_JSON_TYPES)) -> str | None:
+    """415 unless the request body is declared as one of `allowed` (absent is taken as JSON);
+    the declared media type, None if absent."""
     if not content_type:
-        return
+        return None
     kind, params = _mime(content_type)
     if kind not in allowed:
         raise FhirError.of(Category.UNSUPPORTED_MEDIA, "not-supported", "HTTP-CONTENT-TYPE",
                            f"Content-Type {kind} is not supported here; send one of "
                            + ", ".join(sorted(allowed)))
     _check_version(params, Category.UNSUPPORTED_MEDIA)
+    return kind

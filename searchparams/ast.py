@@ -37,9 +37,22 @@ class Date:
     prefix: str                 # eq ne gt lt ge le sa eb ap
     start: datetime
     end: datetime
+    # A value finer than a microsecond has bounds between microseconds: `start` and `end`
+    # are then rounded up, and these rounded down (None: the same as rounded up).
+    start_down: datetime | None = None
+    end_down: datetime | None = None
+
+    @property
+    def floor_start(self) -> datetime:
+        return self.start if self.start_down is None else self.start_down
+
+    @property
+    def floor_end(self) -> datetime:
+        return self.end if self.end_down is None else self.end_down
 
     def __str__(self) -> str:
-        return f"{self.prefix}[{self.start.isoformat()},{self.end.isoformat()})"
+        fine = "" if self.start_down is None else f" down[{self.floor_start.isoformat()},{self.floor_end.isoformat()})"
+        return f"{self.prefix}[{self.start.isoformat()},{self.end.isoformat()}){fine}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,7 @@ def _result_param(resource_type: str, key: str, raw: str, r: _Result) -> bool:
             _sortable(resource_type, code)
             r.sort.append(ast.SortKey(code, item.startswith("-")))
     elif name in ("_include", "_revinclude") and modifier in ("", "iterate"):
-        r.includes.append(_include(raw, name == "_revinclude", modifier == "iterate"))
+        r.includes.extend(_include(resource_type, raw, name == "_revinclude", modifier == "iterate"))
     elif key == "_summary" and raw in ("true", "text", "data", "count", "false"):
         r.summary = None if raw == "false" else raw
     elif key == "_elements":
@@ -116,17 +116,25 @@ def _sortable(resource_type: str, code: str) -> None:
         raise Refused("SP-SORT", f"Cannot sort by {p.type} parameter '{code}'")
 
 
-def _include(raw: str, reverse: bool, iterate: bool) -> ast.Include:
+def _include(resource_type: str, raw: str, reverse: bool, iterate: bool) -> list[ast.Include]:
+    """`Source:parameter[:Target]`; `*` for the parameter is every reference parameter of
+    Source (to Target, if named) that can lead to a stored type, and `_include=*` alone is
+    `{searched type}:*` (search.html#include)."""
+    if raw == "*" and not reverse:
+        raw = f"{resource_type}:*"
     parts = raw.split(":")
-    if raw == "*" or len(parts) not in (2, 3) or parts[0] not in MAPPINGS:
+    if len(parts) not in (2, 3) or parts[0] not in MAPPINGS:
         raise Refused("SP-INCLUDE", f"'{raw}' must be SourceType:parameter[:TargetType] over stored types")
+    target = parts[2] if len(parts) == 3 else None
+    if parts[1] == "*":
+        return [ast.Include(parts[0], code, target, iterate, reverse) for code, p in catalog.supported(parts[0]).items()
+                if p.type == "reference" and any(t in MAPPINGS and target in (None, t) for t in p.targets)]
     p = _lookup(parts[0], parts[1])
     if p.type != "reference":
         raise Refused("SP-INCLUDE", f"'{parts[1]}' of {parts[0]} is not a reference parameter")
-    target = parts[2] if len(parts) == 3 else None
     if target is not None and target not in p.targets:
         raise ValueError(f"'{target}' is not a target of {parts[0]}:{parts[1]}")
-    return ast.Include(parts[0], parts[1], target, iterate, reverse)
+    return [ast.Include(parts[0], parts[1], target, iterate, reverse)]
 
 
 def parse(resource_type: str, items: list[tuple[str, str]], strict: bool, base: str = "") -> ast.Search:
@@ -157,5 +165,7 @@ def parse(resource_type: str, items: list[tuple[str, str]], strict: bool, base: 
             applied.append((key, raw))
     if issues and strict:
         raise FhirError(Category.INCORRECT, issues)
+    if r.count == 0:   # search.html#count: "treated the same as _summary=count"
+        r.summary = "count"
     return ast.Search(resource_type, tuple(filters), r.count, tuple(r.sort), tuple(r.includes), r.summary,
                       r.elements, r.total, r.cursor, tuple(applied))

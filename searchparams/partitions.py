@@ -27,8 +27,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 def _value_bounds(v: ast.Date, point: bool) -> Bounds | None:
     # Ranges [lo, hi) filed at hi less a microsecond (searchparams/kinds/date.date_range):
     # eq puts hi in (start, end]; gt and sa need hi > end or open; ge hi > start or open;
-    # eb hi <= start. Points filed at their start read the same, plus lt and le.
-    since = {"eq": (v.start, v.end), "sa": (v.end, None), "gt": (v.end, None), "ge": (v.start, None),
+    # eb hi <= start. Points filed at their start read the same, plus lt and le. gt and ge
+    # take the bounds rounded down, which a value finer than a microsecond has apart.
+    since = {"eq": (v.start, v.end), "sa": (v.end, None), "gt": (v.floor_end, None), "ge": (v.floor_start, None),
              "eb": (None, v.start)}
     before = {"lt": (None, v.start), "le": (None, v.end)}
     return since.get(v.prefix) or (before.get(v.prefix) if point else None)

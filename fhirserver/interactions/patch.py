@@ -1,4 +1,8 @@
-"""patch with JSON Patch (http.html#patch, RFC 6902).
+"""patch with JSON Patch (http.html#patch, RFC 6902) or JSON Merge Patch (RFC 7386).
+
+Merge patch is what clients such as fhirpy and Aidbox's send: `application/merge-patch+json`,
+or a partial resource as `application/json`; a JSON array sent as `application/json` (or
+with no type) is a JSON Patch. FHIRPath Patch (a Parameters body) is not supported.
 
 The patched resource goes through exactly the validation and storage of an
 update. A patch that cannot apply, or whose result is not a valid resource, is
@@ -8,6 +12,8 @@ and re-applied if another writer got there first.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import jsonpatch
 from starlette.responses import Response
@@ -23,15 +29,46 @@ from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.validation import check_id, dumps_exact, loads_exact, parse_json
 from mappings.base import ResourceMapping
 
-JSON_PATCH = frozenset({"application/json-patch+json"})
+JSON_PATCH, MERGE_PATCH = "application/json-patch+json", "application/merge-patch+json"
+PATCH_TYPES = frozenset({JSON_PATCH, MERGE_PATCH, "application/json"})
 _RETRIES = 3
+Patcher = Callable[[dict], object]
 
 
-def _apply(stored: str, patch: jsonpatch.JsonPatch, m: ResourceMapping, id_: str) -> bytes:
+def merge(target: object, patch: object) -> object:
+    """RFC 7386 section 2: objects merge member by member, null removes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge(out.get(key), value)
+    return out
+
+
+def _patcher(media_type: str | None, body: bytes) -> Patcher:
+    """The patch the body describes; 400 if it is not one."""
+    parse_json(body)   # 400 with the parser's position for malformed JSON
+    document = loads_exact(body)   # every number keeps its text through the patch
+    if media_type == MERGE_PATCH or (media_type != JSON_PATCH and isinstance(document, dict)):
+        if not isinstance(document, dict):
+            raise invalid("A merge patch is a JSON object", "PATCH-INVALID")
+        return lambda doc: merge(doc, document)
+    try:
+        if not isinstance(document, list):
+            raise jsonpatch.InvalidJsonPatch("a JSON Patch is an array of operations")
+        return jsonpatch.JsonPatch(document).apply
+    except (jsonpatch.InvalidJsonPatch, TypeError, AttributeError) as exc:
+        raise invalid(f"Not a valid JSON Patch document: {exc}", "PATCH-INVALID") from None
+
+
+def _apply(stored: str, patch: Patcher, m: ResourceMapping, id_: str) -> bytes:
     doc = loads_exact(stored)  # every number keeps its text through the patch
     try:
-        result = patch.apply(doc)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+        result = patch(doc)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError) as exc:
         raise FhirError.of(Category.UNPROCESSABLE, "processing", "PATCH-FAILED",
                            f"The patch cannot be applied to {m.resource_type}/{id_}: {exc}") from None
     if not isinstance(result, dict) or result.get("resourceType") != m.resource_type or result.get("id") != id_:
@@ -42,16 +79,9 @@ def _apply(stored: str, patch: jsonpatch.JsonPatch, m: ResourceMapping, id_: str
 
 async def patch(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
     check_id(id_, f"{m.resource_type}.id")
-    check_body_type(ctx.headers.get("content-type"), JSON_PATCH)
+    media_type = check_body_type(ctx.headers.get("content-type"), PATCH_TYPES)
     await guard.check_readable(ctx, m, id_)
-    parse_json(ctx.body)   # 400 with the parser's position for malformed JSON
-    operations = loads_exact(ctx.body)
-    try:
-        patch_doc = jsonpatch.JsonPatch(operations)
-        if not isinstance(operations, list):
-            raise jsonpatch.InvalidJsonPatch("a JSON Patch is an array of operations")
-    except (jsonpatch.InvalidJsonPatch, TypeError, AttributeError) as exc:
-        raise invalid(f"Not a valid JSON Patch document: {exc}", "PATCH-INVALID") from None
+    patch_doc = _patcher(media_type, ctx.body)
     wanted = parse_etag(ctx.headers.get("if-match"))
     for attempt in range(_RETRIES):
         # From the primary: the version a patch replaces must be the newest, or If-Match fails.

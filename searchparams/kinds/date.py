@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fhirserver.fhirtime import interval
+from fhirserver.fhirtime import below_microsecond, interval
 from searchparams import ast
 from searchparams.kinds.base import OWN, Cols, IndexKind, Params, Reading, SideTable, prefixed
 
@@ -19,6 +19,10 @@ def parse_date(raw: str) -> ast.Date:
     span = interval(text)
     if span is None:
         raise ValueError(f"'{text}' is not a FHIR date")
+    fine = below_microsecond(text)
+    if fine is not None:
+        start_down, start_up, end_down, end_up = fine
+        return ast.Date(prefix, start_up, end_up, start_down, end_down)
     return ast.Date(prefix, *span)
 
 
@@ -36,16 +40,19 @@ def to_date(ts: datetime):
 
 
 def date_range(lo: str, hi: str, v: ast.Date, p: Params, cast: str = "timestamptz") -> str:
-    """A stored range [lo, hi) (NULL = open) against a search date (search.html#prefix)."""
+    """A stored range [lo, hi) (NULL = open) against a search date (search.html#prefix).
+    Stored bounds are whole microseconds; against a finer search value, `lo >= start` and
+    `lo < start` compare with its start rounded up, `hi <= end` and `hi > end` with its end
+    rounded down (and `hi <= start` with the start rounded down)."""
     def bound(ts) -> str:
         return p.add(to_date(ts) if cast == "date" else ts, cast)
 
     def eq() -> str:
         # lo < end is implied (lo <= hi <= end) but lets the planner use an index range on lo.
-        return f"({lo} >= {bound(v.start)} AND {lo} < {bound(v.end)} AND {hi} <= {bound(v.end)})"
+        return f"({lo} >= {bound(v.start)} AND {lo} < {bound(v.end)} AND {hi} <= {bound(v.floor_end)})"
 
     def gt() -> str:
-        return f"({hi} > {bound(v.end)} OR {hi} IS NULL)"
+        return f"({hi} > {bound(v.floor_end)} OR {hi} IS NULL)"
 
     def lt() -> str:
         return f"({lo} < {bound(v.start)} OR {lo} IS NULL)"
@@ -58,12 +65,13 @@ def date_range(lo: str, hi: str, v: ast.Date, p: Params, cast: str = "timestampt
         "ge": lambda: f"({gt()} OR {eq()})", "le": lambda: f"({lt()} OR {eq()})",
         "ne": lambda: f"NOT COALESCE({eq()}, false)",
         "sa": lambda: f"{lo} >= {bound(v.end)}",
-        "eb": lambda: f"{hi} <= {bound(v.start)}",
+        "eb": lambda: f"{hi} <= {bound(v.floor_start)}",
     }[v.prefix]()
 
 
 def date_point(column: str, v: ast.Date, p: Params, cast: str = "timestamptz") -> str:
-    """A stored instant against a search date."""
+    """A stored instant against a search date: a whole microsecond, so every comparison
+    takes a finer search value's bounds rounded up."""
     def bound(ts) -> str:
         return p.add(to_date(ts) if cast == "date" else ts, cast)
     if v.prefix == "eq":

@@ -135,6 +135,30 @@ async def test_patch_applies_json_patch_and_validates_the_result(fhir):
     assert (await fhir.get(f"/Patient/{pid}")).json()["meta"]["versionId"] == "2"
 
 
+async def test_patch_applies_merge_patch_as_clients_send_it(fhir):
+    """RFC 7386, as application/merge-patch+json or as a partial resource in application/json."""
+    pid = (await create(fhir, samples.patient(family="Merge", birth="1970-01-01")))["id"]
+    merged = await fhir.patch(f"/Patient/{pid}", headers={"Content-Type": "application/merge-patch+json"},
+                              content=orjson.dumps({"gender": "other", "birthDate": None}))
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["gender"] == "other" and "birthDate" not in merged.json()
+    assert merged.json()["name"][0]["family"] == "Merge"   # untouched members stay
+    partial = await fhir.patch(f"/Patient/{pid}", headers={"Content-Type": "application/json"},
+                               content=orjson.dumps({"active": True}))
+    assert partial.status_code == 200 and partial.json()["active"] is True
+    assert partial.json()["meta"]["versionId"] == "3"
+    as_json_patch = await fhir.patch(f"/Patient/{pid}", headers={"Content-Type": "application/json"},
+                                     content=orjson.dumps([{"op": "replace", "path": "/active", "value": False}]))
+    assert as_json_patch.status_code == 200 and as_json_patch.json()["active"] is False
+    renamed = await fhir.patch(f"/Patient/{pid}", headers={"Content-Type": "application/merge-patch+json"},
+                               content=orjson.dumps({"id": "someone-else"}))
+    assert renamed.status_code == 422
+    not_an_object = await fhir.patch(f"/Patient/{pid}", headers={"Content-Type": "application/merge-patch+json"},
+                                     content=b"[1]")
+    assert not_an_object.status_code == 400
+    assert (await fhir.get(f"/Patient/{pid}")).json()["meta"]["versionId"] == "4"
+
+
 async def test_delete_then_read_is_410_and_history_shows_the_delete(fhir):
     pid = (await create(fhir, samples.patient()))["id"]
     r = await fhir.delete(f"/Patient/{pid}")

@@ -182,6 +182,24 @@ async def test_include_revinclude_and_iterate(world):
     assert kinds == ["Encounter", "Patient"]
 
 
+async def test_wildcard_includes_follow_every_reference_parameter(world):
+    """search.html#include: `*` for the parameter name is every reference parameter."""
+    async def included(params) -> set[tuple[str, str]]:
+        r = await world["client"].get("/Observation", params=params, headers={"Prefer": "handling=strict"})
+        assert r.status_code == 200, r.text
+        return {(e["resource"]["resourceType"], e["resource"]["id"]) for e in r.json()["entry"]
+                if e["search"]["mode"] == "include"}
+
+    height = [("code", f"{LOINC}|8302-2")]
+    everything = {("Patient", world["ann"]["id"]), ("Encounter", world["enc"]["id"])}
+    assert await included(height + [("_include", "Observation:*")]) == everything
+    assert await included(height + [("_include", "*")]) == everything
+    assert await included(height + [("_include", "Observation:*:Encounter")]) == {("Encounter", world["enc"]["id"])}
+    # One round further: ann's managing organization, through any reference of a Patient.
+    assert await included(height + [("_include", "Observation:subject"), ("_include:iterate", "Patient:*")]) == \
+        {("Patient", world["ann"]["id"]), ("Organization", world["org"]["id"])}
+
+
 async def test_sort_and_keyset_paging_survive_concurrent_inserts(world):
     client = world["client"]
     params = {"_sort": "-birthdate,family", "_count": "1"}
@@ -211,6 +229,9 @@ async def test_total_elements_and_summary(world):
     assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
     r = (await client.get("/Patient", params={"family": "sm", "_summary": "count"})).json()
     assert r["total"] == 2 and "entry" not in r
+    r = (await client.get("/Patient", params={"family": "sm", "_count": "0"})).json()   # the same, per R4
+    assert r["total"] == 2 and "entry" not in r
+    assert not [link for link in r["link"] if link["relation"] == "next"]
 
 
 async def test_explain_shows_sql_parameters_and_plan(world):
