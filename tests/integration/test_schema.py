@@ -7,6 +7,7 @@ import pytest
 
 from fhirserver.db.migrate import available, migrate
 from mappings import MAPPINGS
+from mappings.bindings import BY_TYPE, COMMON
 
 # Small tables Citus would replicate to every node (reference tables), not shard by org_id.
 REFERENCE_TABLES = {"tenants", "schema_migrations", "fhir_side_tables", "fhir_index_state"}
@@ -45,6 +46,30 @@ async def test_every_tenant_table_is_list_partitioned_by_org_id_with_rls(owner):
             continue
         assert r["key"] == "LIST (org_id)", name
         assert r["relrowsecurity"], name
+
+
+async def test_every_index_of_a_resource_table_leads_with_a_column_a_search_reads(owner):
+    """An index no search can use only costs every write (0008 dropped those the seed made):
+    a resource table's indexes lead with its key, a bound column (mappings/bindings.py) or
+    the MRN that makes a patient unique in its tenant."""
+    bound = {t: {c for b in [*BY_TYPE[t].values(), *COMMON.values()] for c in _columns_of(b)} for t in BY_TYPE}
+    rows = await owner.fetch("""
+        SELECT t.relname AS table_name, i.relname AS index_name, a.attname AS lead
+        FROM pg_index x
+        JOIN pg_class t ON t.oid = x.indrelid AND NOT t.relispartition
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]""")
+    tables = {m.table: t for t, m in MAPPINGS.items()}
+    checked = [r for r in rows if r["table_name"] in tables]
+    assert len(checked) > 10
+    unread = [(r["table_name"], r["index_name"]) for r in checked
+              if r["lead"] not in {"org_id", "id", "part_ts", "last_updated", "mrn"} | bound[tables[r["table_name"]]]]
+    assert unread == []
+
+
+def _columns_of(b) -> set[str]:
+    return {getattr(b, f) for f in ("column", "start", "end") if isinstance(getattr(b, f, None), str)}
 
 
 async def test_time_partitioned_tables_split_by_month_of_part_ts(owner):
