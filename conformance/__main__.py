@@ -1,0 +1,5 @@
+import sys
+
+from conformance.main import main
+
+sys.exit(main())
