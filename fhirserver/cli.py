@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -175,7 +176,16 @@ def token(args: argparse.Namespace) -> None:
                fhir_user=args.fhir_user, ttl_s=seconds(args.ttl), subject=args.subject))
 
 
+def conformance(suite_args: list[str]) -> None:
+    """The black-box suite in its own process, exactly as it runs against any other server: the
+    server's code never imports it (tools sit above the server), and it sees only HTTP."""
+    raise SystemExit(subprocess.run([sys.executable, "-m", "conformance", *suite_args]).returncode)
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["conformance"]:   # every argument after it is the suite's, --help included
+        conformance(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="fhirserver", description="FHIR R4 server on PostgreSQL")
     parser.add_argument("--data-dir", help="embedded PostgreSQL lives in DATA_DIR/pg (default ./.fhirserver)")
@@ -226,6 +236,11 @@ def main(argv: list[str] | None = None) -> None:
                       help="also create the months from this one (outside the clinical window too)")
     part.add_argument("--to", dest="last", metavar="YYYY-MM", help="... to this one (default: --from)")
     part.set_defaults(run=partitions)
+    sub.add_parser("conformance", add_help=False,
+                   help="run the black-box conformance suite: fhirserver conformance BASE_URL [--token T] "
+                        "[--only GROUP,...] [--report DIR] [--seed N] [--keep] (same as python -m conformance)"
+                   ).set_defaults(run=lambda _: parser.error("`conformance` takes no fhirserver options: "
+                                                              "fhirserver conformance BASE_URL ..."))
     args = parser.parse_args(argv)
     try:
         args.run(args)

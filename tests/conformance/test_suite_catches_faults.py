@@ -1,0 +1,39 @@
+"""The suite fails a broken server: each fault, put between the suite and our real server,
+makes the check that covers it fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.main import Options, run_suite
+from tests.conformance import faults
+
+CASES = [
+    # fault, the groups to run, the check that must fail, words its message must hold
+    (faults.drop_etag, "rest", "rest.create", "ETag"),
+    (faults.drop_one_search_entry, "search", "search.paging", "missing"),
+    (faults.repeat_page_on_next, "search", "search.paging", "more than once"),
+    (faults.malformed_json_accepted, "errors", "errors.malformed-json", "4xx"),
+    (faults.date_gt_one_too_many, "search", "search.date.gt", "not expected"),
+]
+
+
+@pytest.mark.parametrize(("fault", "groups", "check_id", "words"), CASES, ids=[c[0].__name__ for c in CASES])
+def test_the_fault_fails_its_check(our_server, tmp_path, fault, groups, check_id, words):
+    transport = faults.FaultyTransport(fault)
+    options = Options(our_server, groups=(groups,), report_dir=tmp_path, seed=100 + CASES.index(
+        (fault, groups, check_id, words)))
+    outcome = run_suite(options, transport=transport, echo=lambda *_: None)
+    assert transport.applied > 0, "the fault never applied: the test proves nothing"
+    by_id = {r.check.id: r for r in outcome.results}
+    assert by_id[check_id].status == "failed", by_id[check_id]
+    assert words in by_id[check_id].message
+    assert not outcome.all_passed
+
+
+def test_without_a_fault_the_same_runs_pass(our_server, tmp_path):
+    """The control: the transport itself, passing answers through untouched, spoils nothing."""
+    transport = faults.FaultyTransport(lambda request, response, _: response)
+    outcome = run_suite(Options(our_server, groups=("rest", "search", "errors"), report_dir=tmp_path, seed=5),
+                        transport=transport, echo=lambda *_: None)
+    assert [r.check.id for r in outcome.results if r.status == "failed"] == []
