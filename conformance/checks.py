@@ -4,15 +4,16 @@ claims what it tests. Checks register themselves with `@check` when their group 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 import httpx
 
 from conformance.claims import ClaimTest
 from conformance.client import Exchange, body
 
-if TYPE_CHECKING:
-    from conformance.context import Context
+# A check takes a conformance.context.Context; typed Any here because the context module
+# builds on this one (importing it back, even for typing only, would be a cycle).
+CheckFn = Callable[[Any], None]
 
 SPEC = "http://hl7.org/fhir/R4/"
 PASSED, FAILED, NOT_CLAIMED = "passed", "failed", "not claimed"
@@ -36,7 +37,7 @@ class Check:
     id: str                       # "rest.create": the group, a dot, the check's own name
     section: str                  # the page and anchor of the R4 spec it checks: "http.html#create"
     title: str
-    run: Callable[[Context], None]
+    run: CheckFn
     claim: ClaimTest | None = None
 
     @property
@@ -59,7 +60,7 @@ REGISTRY: list[Check] = []
 
 def check(check_id: str, section: str, claim: ClaimTest | None = None, title: str | None = None) -> Callable:
     """Register the decorated function as a check; its title is `title` or its docstring's first line."""
-    def register(fn: Callable[[Context], None]) -> Callable[[Context], None]:
+    def register(fn: CheckFn) -> CheckFn:
         if any(c.id == check_id for c in REGISTRY):
             raise ValueError(f"two checks named {check_id}")
         REGISTRY.append(Check(check_id, section, title or (fn.__doc__ or check_id).strip().splitlines()[0], fn,

@@ -70,7 +70,7 @@ def run_suite(options: Options, transport: httpx.BaseTransport | None = None, ec
             results.append(run_check(ctx, check))
             if results[-1].status == FAILED:
                 echo(f"  FAILED {check.id}: {results[-1].message}")
-        problems = [] if options.keep else remove_run_data(ctx, ctx.created_types)
+        problems = [] if options.keep else remove_run_data(ctx, [*WRITTEN_TYPES, *ctx.created_types])
     finally:
         client.close()
     header = {"base_url": options.base_url, "run_id": ctx.run_id, "seed": seed, "started": started,

@@ -45,7 +45,7 @@ def run_check(ctx: Context, check: Check) -> Result:
 def remove_run_data(ctx: Context, types: list[str]) -> list[str]:
     """Delete every resource carrying this run's tag, of these types; the problems met, if any."""
     problems = []
-    ordered = [t for t in WRITTEN_TYPES if t in types] + [t for t in types if t not in WRITTEN_TYPES]
+    ordered = [t for t in WRITTEN_TYPES if t in types] + [t for t in dict.fromkeys(types) if t not in WRITTEN_TYPES]
     for _ in range(3):   # a delete refused while something still refers to it may pass next time
         left = 0
         for resource_type in ordered:

@@ -27,11 +27,12 @@ def updated(ctx: Context, stored: dict, family: str) -> dict:
 def create(ctx: Context) -> None:
     """POST [type] answers 201 with Location, ETag and meta.versionId"""
     response, stored = ctx.create(new_patient(ctx))
-    location = response.headers.get("Location", "")
-    expect(f"Patient/{stored.get('id')}" in location, f"Location {location!r} does not name the new resource",
-           response)
     version = (stored.get("meta") or {}).get("versionId")
     expect(bool(version), "the created resource has no meta.versionId", response)
+    location = response.headers.get("Location", "")
+    expect(f"Patient/{stored.get('id')}/_history/{version}" in location,
+           f"Location {location!r} does not name the new id and version (SHALL: [base]/Patient/[id]/_history/[vid])",
+           response)
     expect(version_of(response) is not None, "no ETag on create", response)
     expect(version_of(response) == version, f"ETag {response.headers.get('ETag')} is not version {version}",
            response)
@@ -108,6 +109,9 @@ def history_instance(ctx: Context) -> None:
     versions = [(e.get("resource") or {}).get("meta", {}).get("versionId") for e in bundle.get("entry", [])]
     expect(versions == [version_of(second), stored["meta"]["versionId"]],
            f"versions {versions}, expected the update's then the create's", response)
+    # Bundle invariants bdl-3 and bdl-4 (bundle.html#invs): a history entry has a request and a response.
+    bare = [i for i, e in enumerate(bundle["entry"]) if not e.get("request") or not e.get("response")]
+    expect(not bare, f"history entries {bare} lack request or response (bdl-3, bdl-4)", response)
 
 
 @check("rest.history-type", "http.html#history", requires_interactions("Patient", "create", "history-type"))

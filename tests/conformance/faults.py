@@ -107,3 +107,16 @@ def date_gt_one_too_many(request, response, transport):
         return response
     transport.applied += 1
     return replaced(response, body={**bundle, "entry": bundle.get("entry", []) + intruder})
+
+
+def claim_chaining(request, response, transport):
+    """Not a fault: /metadata says Observation?subject chains (ours chains without saying so)."""
+    if not request.url.path.endswith("/metadata") or response.status_code != 200:
+        return response
+    statement = response.json()
+    for entry in statement["rest"][0]["resource"]:
+        for param in entry.get("searchParam", []) if entry["type"] == "Observation" else []:
+            if param["name"] == "subject":
+                transport.applied += 1
+                param["documentation"] = param.get("documentation", "") + " Chaining: subject:Patient.name."
+    return replaced(response, body=statement)
