@@ -23,6 +23,21 @@ def _search_params(resource_type: str) -> list[dict]:
             for code, p in catalog.supported(resource_type).items()]
 
 
+def _references(resource_type: str) -> list[str]:
+    return [code for code, p in catalog.supported(resource_type).items() if p.type == "reference"]
+
+
+def _includes(resource_type: str) -> list[str]:
+    """_include values: each reference parameter, and `*` for all of them (searchparams/parse.py)."""
+    refs = _references(resource_type)
+    return [f"{resource_type}:{code}" for code in refs] + ([f"{resource_type}:*"] if refs else [])
+
+
+def _revincludes(resource_type: str) -> list[str]:
+    return [f"{source}:{code}" for source in sorted(MAPPINGS) for code in _references(source)
+            if resource_type in catalog.supported(source)[code].targets]
+
+
 def _declined(resource_type: str) -> list[dict]:
     return [{"url": UNSUPPORTED_EXTENSION, "valueString": f"{code}: {d.reason}"}
             for code, d in catalog.declined(resource_type).items()]
@@ -52,6 +67,8 @@ def capability_statement(base_url: str, type_interactions: list[str], instance_i
             "referencePolicy": ["literal", "local", "enforced"],
         }
         if search_supported:
+            entry.update({k: v for k, v in (("searchInclude", _includes(resource_type)),
+                                            ("searchRevInclude", _revincludes(resource_type))) if v})
             entry["searchParam"] = _search_params(resource_type)
             entry["extension"] = _declined(resource_type)
         resources.append(entry)

@@ -54,7 +54,9 @@ class Reference(IndexKind):
     side = TABLE
     modifiers = frozenset({"identifier", "missing", "above", "below"})
     sort_columns = ("target", "target")
-    notes = " Also :[type]. :above/:below only towards Location, Organization (partof) and Encounter (part-of)."
+    notes = (" Also :[type]. :above/:below only towards Location, Organization (partof) and Encounter (part-of)."
+             " Chains to any parameter of a stored target type ([code]:[Type].[parameter], at any depth) and"
+             " reverse chains (_has).")
 
     @property
     def writes(self):

@@ -109,14 +109,17 @@ def date_gt_one_too_many(request, response, transport):
     return replaced(response, body={**bundle, "entry": bundle.get("entry", []) + intruder})
 
 
-def claim_chaining(request, response, transport):
-    """Not a fault: /metadata says Observation?subject chains (ours chains without saying so)."""
+def unclaim_chaining(request, response, transport):
+    """Not a fault: /metadata stops saying that Observation?subject chains (ours says so)."""
     if not request.url.path.endswith("/metadata") or response.status_code != 200:
         return response
     statement = response.json()
     for entry in statement["rest"][0]["resource"]:
-        for param in entry.get("searchParam", []) if entry["type"] == "Observation" else []:
+        if entry["type"] != "Observation":
+            continue
+        entry.pop("searchInclude", None)
+        for param in entry.get("searchParam", []):
             if param["name"] == "subject":
                 transport.applied += 1
-                param["documentation"] = param.get("documentation", "") + " Chaining: subject:Patient.name."
+                param["documentation"] = "Modifiers: :missing."
     return replaced(response, body=statement)

@@ -40,12 +40,12 @@ def test_without_a_fault_the_same_runs_pass(our_server, tmp_path):
 
 
 def test_a_check_runs_once_the_statement_claims_it(our_server, tmp_path):
-    """Chaining is tested only where claimed: ours chains but does not say so (not claimed);
-    a statement that says so gets the check, which our server then passes."""
+    """Chaining is tested only where claimed: ours says so and passes the check; the same
+    server with the claim taken out of its statement is reported "not claimed"."""
     plain = run_suite(Options(our_server, groups=("search",), report_dir=tmp_path, seed=11), echo=lambda *_: None)
-    assert {r.check.id: r.status for r in plain.results}["search.reference.chain"] == "not claimed"
-    transport = faults.FaultyTransport(faults.claim_chaining)
-    claimed = run_suite(Options(our_server, groups=("search",), report_dir=tmp_path, seed=12), transport=transport,
-                        echo=lambda *_: None)
+    assert {r.check.id: r.status for r in plain.results}["search.reference.chain"] == "passed"
+    transport = faults.FaultyTransport(faults.unclaim_chaining)
+    unclaimed = run_suite(Options(our_server, groups=("search",), report_dir=tmp_path, seed=12), transport=transport,
+                          echo=lambda *_: None)
     assert transport.applied == 1
-    assert {r.check.id: r.status for r in claimed.results}["search.reference.chain"] == "passed"
+    assert {r.check.id: r.status for r in unclaimed.results}["search.reference.chain"] == "not claimed"
