@@ -100,3 +100,33 @@ def requires_format(fmt: str) -> ClaimTest:
         formats = claims.statement.get("format") or []
         return None if any(fmt in f for f in formats) else f"format {fmt} not claimed"
     return test
+
+
+def requires_include(resource_type: str, value: str, rev: bool = False) -> ClaimTest:
+    """`_include=Observation:subject` is claimed when the type's searchInclude lists it or
+    `Observation:*`; `_revinclude` (rev) likewise in the target type's searchRevInclude."""
+    field_name = "searchRevInclude" if rev else "searchInclude"
+
+    def test(claims: Claims) -> str | None:
+        listed = (claims.resource(resource_type) or {}).get(field_name) or []
+        source = value.split(":", 1)[0]
+        if value in listed or f"{source}:*" in listed:
+            return None
+        return f"{resource_type}.{field_name} does not list {value}"
+    return test
+
+
+def requires_has(source_type: str, name: str) -> ClaimTest:
+    """`_has:[source]:[name]:...` has no place in a statement either: claimed where the
+    reference parameter's documentation mentions `_has`."""
+    def test(claims: Claims) -> str | None:
+        doc = (claims.search_param(source_type, name) or {}).get("documentation") or ""
+        return None if "_has" in doc else f"{source_type}?{name}'s documentation does not mention _has"
+    return test
+
+
+def requires_patch_format(mime: str) -> ClaimTest:
+    def test(claims: Claims) -> str | None:
+        formats = claims.statement.get("patchFormat") or []
+        return None if mime in formats else f"patchFormat {mime} not claimed"
+    return test

@@ -74,15 +74,15 @@ class Context:
             expect(stored is not None, "could not read the created resource back", response)
         return response, stored
 
-    def search_pages(self, resource_type: str, params: list[tuple[str, str]], method: str = "GET"
-                     ) -> list[httpx.Response]:
+    def search_pages(self, resource_type: str, params: list[tuple[str, str]], method: str = "GET",
+                     headers: dict[str, str] | None = None) -> list[httpx.Response]:
         """Every page of a search narrowed to this run's data, following `next` links."""
         query = [*params, self.tag_param]
         if method == "POST":
             first = self.client.post(f"{resource_type}/_search", content=urlencode(query),
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+                                     headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
         else:
-            first = self.client.get(resource_type, params=query)
+            first = self.client.get(resource_type, params=query, headers=headers)
         pages = [first]
         while True:
             expect_status(pages[-1], 200)
@@ -95,7 +95,7 @@ class Context:
                 return pages
             if len(pages) >= MAX_PAGES:
                 raise Failed(f"more than {MAX_PAGES} pages of `next` links", pages[-1])
-            pages.append(self.client.get(link))
+            pages.append(self.client.get(link, headers=headers))
 
     def search_ids(self, resource_type: str, params: list[tuple[str, str]], method: str = "GET"
                    ) -> tuple[list[str], httpx.Response]:
@@ -103,6 +103,13 @@ class Context:
         the first page's response."""
         pages = self.search_pages(resource_type, params, method)
         return [i for page in pages for i in match_ids(body(page), resource_type)], pages[0]
+
+
+def entries_by_mode(pages: list[httpx.Response], mode: str) -> list[str]:
+    """`Type/id` of every entry over all pages whose search.mode is `mode` (no mode counts as match)."""
+    return [f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}" for page in pages
+            for e in (body(page) or {}).get("entry", [])
+            if e.get("resource") and (e.get("search") or {}).get("mode", "match") == mode]
 
 
 def match_ids(bundle: dict, resource_type: str) -> list[str]:

@@ -1,7 +1,29 @@
-"""The groups of checks, in the order they run. Search runs before the groups that leave more
-Patients behind, because its checks count every resource of the run that matches."""
+"""The groups of checks, in the order they run, and within a group the modules in the order of
+MODULES. Search runs before the groups that leave more Patients behind, because its first checks
+(values, paging) count every resource of the run that matches; its later modules (include,
+modifiers, results) narrow to data they create themselves, so they must come after."""
 
-from conformance.groups import bundles, capabilities, errors, rest, rest_formats, search_paging, search_values
+from conformance.checks import REGISTRY
+from conformance.groups import (
+    bundles,
+    capabilities,
+    errors,
+    history,
+    patch,
+    rest,
+    rest_formats,
+    search_include,
+    search_modifiers,
+    search_paging,
+    search_results,
+    search_values,
+    uscore,
+)
 
-GROUPS = ("capabilities", "search", "rest", "errors", "bundles")
-MODULES = (capabilities, search_values, search_paging, rest, rest_formats, errors, bundles)
+GROUPS = ("capabilities", "search", "rest", "history", "patch", "errors", "bundles", "uscore")
+MODULES = (capabilities, search_values, search_paging, search_include, search_modifiers, search_results, rest,
+           rest_formats, history, patch, errors, bundles, uscore)
+
+# Imports run alphabetically; the registry (which the runner orders by group only) follows MODULES.
+_ORDER = [m.__name__ for m in MODULES]
+REGISTRY.sort(key=lambda c: _ORDER.index(c.run.__module__))

@@ -109,6 +109,38 @@ def date_gt_one_too_many(request, response, transport):
     return replaced(response, body={**bundle, "entry": bundle.get("entry", []) + intruder})
 
 
+def drop_included(request, response, transport):
+    """A search with _include or _revinclude answers its matches without what they bring along."""
+    bundle = _searchset(response)
+    if bundle is None or not any(k.startswith(("_include", "_revinclude")) for k in request.url.params):
+        return response
+    kept = [e for e in bundle.get("entry", []) if (e.get("search") or {}).get("mode") != "include"]
+    if len(kept) == len(bundle.get("entry", [])):
+        return response
+    transport.applied += 1
+    return replaced(response, body={**bundle, "entry": kept})
+
+
+def history_oldest_first(request, response, transport):
+    """An instance history lists its versions oldest first."""
+    if request.method != "GET" or not request.url.path.endswith("/_history") or response.status_code != 200:
+        return response
+    bundle = response.json()
+    if bundle.get("type") != "history" or len(bundle.get("entry", [])) < 2:
+        return response
+    transport.applied += 1
+    return replaced(response, body={**bundle, "entry": bundle["entry"][::-1]})
+
+
+def sort_ignored_within_page(request, response, transport):
+    """A _sort search answers each page's entries in reverse order."""
+    bundle = _searchset(response)
+    if bundle is None or "_sort" not in request.url.params or len(bundle.get("entry", [])) < 2:
+        return response
+    transport.applied += 1
+    return replaced(response, body={**bundle, "entry": bundle["entry"][::-1]})
+
+
 def unclaim_chaining(request, response, transport):
     """Not a fault: /metadata stops saying that Observation?subject chains (ours says so)."""
     if not request.url.path.endswith("/metadata") or response.status_code != 200:

@@ -15,10 +15,15 @@ CASES = [
     (faults.repeat_page_on_next, "search", "search.paging", "more than once"),
     (faults.malformed_json_accepted, "errors", "errors.malformed-json", "4xx"),
     (faults.date_gt_one_too_many, "search", "search.date.gt", "not expected"),
+    (faults.drop_included, "search", "search.include", "search.mode=include entries: missing"),
+    (faults.drop_included, "search", "search.revinclude", "search.mode=include entries: missing"),
+    (faults.history_oldest_first, "history", "history.instance", "request.method"),
+    (faults.sort_ignored_within_page, "search", "search.sort.ascending", "in the order"),
 ]
 
 
-@pytest.mark.parametrize(("fault", "groups", "check_id", "words"), CASES, ids=[c[0].__name__ for c in CASES])
+@pytest.mark.parametrize(("fault", "groups", "check_id", "words"), CASES,
+                         ids=[f"{c[0].__name__}-{c[2]}" for c in CASES])
 def test_the_fault_fails_its_check(our_server, tmp_path, fault, groups, check_id, words):
     transport = faults.FaultyTransport(fault)
     options = Options(our_server, groups=(groups,), report_dir=tmp_path, seed=100 + CASES.index(
@@ -34,7 +39,8 @@ def test_the_fault_fails_its_check(our_server, tmp_path, fault, groups, check_id
 def test_without_a_fault_the_same_runs_pass(our_server, tmp_path):
     """The control: the transport itself, passing answers through untouched, spoils nothing."""
     transport = faults.FaultyTransport(lambda request, response, _: response)
-    outcome = run_suite(Options(our_server, groups=("rest", "search", "errors"), report_dir=tmp_path, seed=5),
+    outcome = run_suite(Options(our_server, groups=("rest", "search", "errors", "history", "patch", "uscore"),
+                                report_dir=tmp_path, seed=5),
                         transport=transport, echo=lambda *_: None)
     assert [r.check.id for r in outcome.results if r.status == "failed"] == []
 
