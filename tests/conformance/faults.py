@@ -155,3 +155,14 @@ def unclaim_chaining(request, response, transport):
                 transport.applied += 1
                 param["documentation"] = "Modifiers: :missing."
     return replaced(response, body=statement)
+
+
+def unclaim_includes(request, response, transport):
+    """Not a fault: /metadata lists no searchInclude, no searchRevInclude and no patchFormat."""
+    if not request.url.path.endswith("/metadata") or response.status_code != 200:
+        return response
+    statement = response.json()
+    statement.pop("patchFormat", None)
+    for entry in statement["rest"][0]["resource"]:
+        transport.applied += bool(entry.pop("searchInclude", None)) + bool(entry.pop("searchRevInclude", None))
+    return replaced(response, body=statement)

@@ -55,3 +55,17 @@ def test_a_check_runs_once_the_statement_claims_it(our_server, tmp_path):
                           echo=lambda *_: None)
     assert transport.applied == 1
     assert {r.check.id: r.status for r in unclaimed.results}["search.reference.chain"] == "not claimed"
+
+
+def test_includes_and_patch_are_tested_only_where_listed(our_server, tmp_path):
+    """_include and _revinclude count as claimed only where searchInclude / searchRevInclude list
+    them, patch only in the formats patchFormat lists."""
+    transport = faults.FaultyTransport(faults.unclaim_includes)
+    outcome = run_suite(Options(our_server, groups=("search", "patch"), report_dir=tmp_path, seed=13),
+                        transport=transport, echo=lambda *_: None)
+    assert transport.applied > 0
+    status = {r.check.id: r.status for r in outcome.results}
+    for check_id in ("search.include", "search.revinclude", "search.include-iterate", "patch.json-patch",
+                     "patch.merge-patch", "patch.failed-test", "patch.if-match-stale"):
+        assert status[check_id] == "not claimed", check_id
+    assert status["search.has"] == "passed"   # claimed by the reference parameter's documentation
