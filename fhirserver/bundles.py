@@ -70,7 +70,12 @@ def _history_entry(base: str, resource_type: str, v: Stored) -> dict:
 
 
 def history(base: str, resource_type: str, versions: list[Stored], links: list[dict]) -> dict:
+    return typed_history(base, [(resource_type, v) for v in versions], links)
+
+
+def typed_history(base: str, versions: list[tuple[str, Stored]], links: list[dict]) -> dict:
+    """A history Bundle of versions of any types (system history), each with its type."""
     bundle = _shell("history", links)
     if versions:
-        bundle["entry"] = [_history_entry(base, resource_type, v) for v in versions]
+        bundle["entry"] = [_history_entry(base, t, v) for t, v in versions]
     return bundle

@@ -47,6 +47,7 @@ ROUTES: tuple[RouteDef, ...] = (
     RouteDef("GET", (".well-known", "smart-configuration"), None, capabilities.smart_configuration, "system", None),
     RouteDef("POST", (), "transaction", bundle.process, "system", ""),   # and batch; entries are checked each
     RouteDef("POST", ("$import",), None, bulk_import.bulk_import, "system", ADMIN),
+    RouteDef("GET", ("_history",), "history-system", history.system_history, "system", ""),   # types checked each
     RouteDef("GET", ("{type}", "_history"), "history-type", history.type_history, "type", "s"),
     RouteDef("POST", ("{type}", "_search"), "search-type", search.search_post, "type", "s"),
     RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance", "r"),

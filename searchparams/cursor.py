@@ -147,6 +147,15 @@ def version_below(token: str) -> int:
     return value
 
 
+def system_history_after(token: str) -> tuple[datetime, str, str, int]:
+    """A system history page's position: (lastUpdated, type, id, version) of the entry it follows."""
+    value = decode_token(token)
+    if not (isinstance(value, list) and len(value) == 4 and isinstance(value[1], str)):
+        raise _refused()
+    at, id_, version = history_after(encode_token([value[0], value[2], value[3]]))
+    return at, value[1], id_, version
+
+
 def history_after(token: str) -> tuple[datetime, str, int]:
     """A type history page's position: (lastUpdated, id, version) of the entry it follows."""
     value = decode_token(token)

@@ -303,6 +303,21 @@ async def test_type_history_shows_only_what_the_token_may_search(secured, keys, 
     _absent(r, world)
 
 
+async def test_system_history_shows_only_what_the_token_may_search(secured, keys, world):
+    async with client(secured, keys.token("patient/*.rs", patient=world["p1"])) as c:
+        r = await c.get("/_history", params={"_count": "1000"})
+    assert r.status_code == 200
+    assert {world["p1"], world["p1-laboratory"], world["p1-vital-signs"], world["cross"]} <= _ids(r.json())
+    _absent(r, world)
+    async with client(secured, keys.token("patient/Observation.rs", patient=world["p1"])) as c:
+        r = await c.get("/_history", params={"_count": "1000"})
+    assert r.status_code == 200
+    assert {e["resource"]["resourceType"] for e in r.json()["entry"] if "resource" in e} == {"Observation"}
+    _absent(r, world)
+    async with client(secured, keys.token("patient/Observation.c", patient=world["p1"])) as c:
+        assert (await c.get("/_history")).status_code == 403
+
+
 async def test_explain_shows_the_confinement(secured, keys, world):
     async with client(secured, keys.token("patient/*.rs", patient=world["p1"])) as c:
         r = await c.get("/Observation", params={"_explain": "true"})
