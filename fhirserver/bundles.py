@@ -38,11 +38,17 @@ def _shell(kind: str, links: list[dict]) -> dict:
 def searchset(base: str, resource_type: str, matches: list[tuple[str, object]], links: list[dict],
               total: int | None, included: list[tuple[str, str, str]] = ()) -> dict:
     """`matches`: (id, resource as orjson.Fragment or dict); `included`: (type, id, JSON text)."""
+    return typed_searchset(base, [(resource_type, i, r) for i, r in matches], links, total, included)
+
+
+def typed_searchset(base: str, matches: list[tuple[str, str, object]], links: list[dict], total: int | None,
+                    included: list[tuple[str, str, str]] = ()) -> dict:
+    """A searchset whose matches may be of several types (system search): (type, id, resource)."""
     bundle = _shell("searchset", links)
     if total is not None:
         bundle["total"] = total
-    entries = [{"fullUrl": f"{base}/{resource_type}/{id_}", "resource": resource, "search": {"mode": "match"}}
-               for id_, resource in matches]
+    entries = [{"fullUrl": f"{base}/{kind}/{id_}", "resource": resource, "search": {"mode": "match"}}
+               for kind, id_, resource in matches]
     entries += [{"fullUrl": f"{base}/{kind}/{id_}", "resource": orjson.Fragment(text),
                  "search": {"mode": "include"}} for kind, id_, text in included]
     if entries:   # FHIR JSON has no empty arrays

@@ -32,6 +32,7 @@ from fhirserver.interactions import (
     patch,
     read,
     search,
+    system_search,
     update,
 )
 from fhirserver.outcomes import Category, FhirError, Issue
@@ -46,6 +47,8 @@ ROUTES: tuple[RouteDef, ...] = (
     RouteDef("GET", ("metadata",), "capabilities", capabilities.capabilities, "system", None),
     RouteDef("GET", (".well-known", "smart-configuration"), None, capabilities.smart_configuration, "system", None),
     RouteDef("POST", (), "transaction", bundle.process, "system", ""),   # and batch; entries are checked each
+    RouteDef("GET", (), "search-system", system_search.search_system, "system", ""),   # types checked each
+    RouteDef("POST", ("_search",), "search-system", system_search.search_system_post, "system", ""),
     RouteDef("POST", ("$import",), None, bulk_import.bulk_import, "system", ADMIN),
     RouteDef("GET", ("_history",), "history-system", history.system_history, "system", ""),   # types checked each
     RouteDef("GET", ("{type}", "_history"), "history-type", history.type_history, "type", "s"),

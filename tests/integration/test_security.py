@@ -318,6 +318,19 @@ async def test_system_history_shows_only_what_the_token_may_search(secured, keys
         assert (await c.get("/_history")).status_code == 403
 
 
+async def test_system_search_shows_only_what_the_token_may_search(secured, keys, world):
+    async with client(secured, keys.token("patient/*.rs", patient=world["p1"])) as c:
+        r = await c.get("", params={"_type": "Observation,Encounter", "_count": "1000"})
+        assert r.status_code == 200, r.text
+        assert {world["p1-laboratory"], world["p1-vital-signs"], world["p1-enc"]} <= _ids(r.json())
+        _absent(r, world)
+        everything = await c.get("", params={"_count": "1000", "_include": "Observation:encounter"})
+        assert everything.status_code == 200
+        _absent(everything, world)
+    async with client(secured, keys.token("patient/Observation.rs", patient=world["p1"])) as c:
+        assert (await c.get("", params={"_type": "Encounter"})).status_code == 403
+
+
 async def test_explain_shows_the_confinement(secured, keys, world):
     async with client(secured, keys.token("patient/*.rs", patient=world["p1"])) as c:
         r = await c.get("/Observation", params={"_explain": "true"})

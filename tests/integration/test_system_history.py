@@ -5,6 +5,7 @@ as they run), so the comparisons leave them out."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import httpx
@@ -56,7 +57,8 @@ def _entries(bundle: dict, audit: bool = False) -> list[tuple[str, str, str]]:
     return out
 
 
-async def test_every_type_newest_first(made):
+async def test_every_type_newest_first(made, app):
+    await asyncio.wait_for(app.state.services.audit.flush(), 15)   # the trail of the writes above, stored
     r = await made["client"].get("/_history", params={"_count": "1000"})
     assert r.status_code == 200, r.text
     bundle = r.json()
