@@ -70,7 +70,9 @@ async def test_no_query_makes_a_search_fail(fhir, data):
     type_name = data.draw(st.sampled_from(TYPES), label="type")
     items = data.draw(queries(type_name), label="query")
     path = data.draw(st.sampled_from([f"/{type_name}", f"/{type_name}/_history", "/Patient/some-id/Observation",
-                                      f"/{type_name}/some-id/_history"]), label="path")
+                                      f"/{type_name}/some-id/_history", "", "/_history"]), label="path")
+    if path == "" and data.draw(st.booleans(), label="typed"):   # a search across types
+        items = [("_type", data.draw(st.sampled_from([type_name, f"{type_name},Patient", "Nope,", ","])))] + items
     r = await fhir.get(path, params=items)
     assert r.status_code < 500, (path, items, r.text[:500])
     if r.status_code >= 400:
