@@ -10,6 +10,7 @@ it would widen the answer, so it is refused (strict) or dropped for all of them 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.responses import Response
@@ -23,7 +24,7 @@ from fhirserver.outcomes import Category, FhirError, Issue
 from fhirserver.projection import project
 from fhirserver.responses import fhir, json_bytes
 from mappings import MAPPINGS
-from searchparams import pipeline
+from searchparams import ast, pipeline
 from searchparams.cursor import decode_token, encode_token
 from searchparams.kinds.base import Refused
 from searchparams.parse import DEFAULT_COUNT, MAX_COUNT, parse_filter
@@ -100,12 +101,49 @@ def _position(types: list[str], cursor: str | None) -> tuple[int, str | None]:
     return types.index(value[0]), value[1]
 
 
-async def _run(ctx: RequestContext, type_name: str, items: list[tuple[str, str]]) -> pipeline.Result:
-    m = MAPPINGS[type_name]
+@dataclass(frozen=True)
+class Part:
+    """One type's share of a search across types: its items (no _count, no _cursor) and the
+    filters no request can remove (a compartment's membership)."""
+
+    type_name: str
+    items: tuple[tuple[str, str], ...]
+    extra: tuple[ast.Filter, ...] = ()
+
+
+async def _run(ctx: RequestContext, part: Part, items: list[tuple[str, str]]) -> pipeline.Result:
+    m = MAPPINGS[part.type_name]
     request = pipeline.SearchRequest(m, ctx.org_id, tuple(items), strict=ctx.prefer.handling == "strict",
-                                     base=ctx.base_url, policy=guard.policy(ctx, type_name, "s"))
+                                     base=ctx.base_url, extra=part.extra, policy=guard.policy(ctx, part.type_name, "s"))
     query = pipeline.validate(request, pipeline.parse_request(request))
     return await units.read(ctx, lambda conn: pipeline.run(conn, query))
+
+
+async def total_across(ctx: RequestContext, parts: list[Part]) -> int:
+    counting = [[(k, v) for k, v in p.items if k not in ("_summary", "_total")] + [("_summary", "count")]
+                for p in parts]
+    return sum([(await _run(ctx, p, items)).total or 0 for p, items in zip(parts, counting)])
+
+
+async def page_across(ctx: RequestContext, parts: list[Part], count: int, cursor: str | None
+                      ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], list | None]:
+    """(type, id, JSON) of a page's matches, what they include, and the next page's position:
+    each part's matches in its own order, then the next part's."""
+    rows, included, nxt = [], [], None
+    names = [p.type_name for p in parts]
+    start, inner = _position(names, cursor)
+    for i in range(start, len(parts)):
+        page = [(k, v) for k, v in parts[i].items if k != "_total"] + [("_count", str(count - len(rows)))]
+        if i == start and inner is not None:
+            page.append(("_cursor", inner))
+        result = await _run(ctx, parts[i], page)
+        rows += [(names[i], id_, text) for id_, text in result.page.rows]
+        included += result.included
+        if result.page.next is not None:
+            return rows, included, [names[i], result.page.next]
+        if len(rows) >= count:
+            return rows, included, ([names[i + 1], None] if i + 1 < len(parts) else None)
+    return rows, included, nxt
 
 
 async def search_system(ctx: RequestContext, items: list[tuple[str, str]] | None = None) -> Response:
@@ -113,36 +151,24 @@ async def search_system(ctx: RequestContext, items: list[tuple[str, str]] | None
     types = _types(ctx, items)
     cursor = next((v for k, v in items if k == "_cursor"), None)
     kept = _common(ctx, types, [(k, v) for k, v in items if k not in ("_type", "_count", "_cursor")])
-    count = _count(items)
     ctx.effects.query = urlencode(items)
-    summary = dict(kept).get("_summary")
-    wants_total = count == 0 or summary == "count" or dict(kept).get("_total", "none") != "none"
+    parts = [Part(t, tuple(kept)) for t in types]
+    applied = [("_type", ",".join(types))] + kept
+    return await answer(ctx, parts, applied, _count(items), cursor, ctx.base_url)
+
+
+async def answer(ctx: RequestContext, parts: list[Part], applied: list[tuple[str, str]], count: int,
+                 cursor: str | None, url: str) -> Response:
+    """The searchset of a search across `parts`: a page, what it includes, the total if asked."""
+    kept = dict(parts[0].items) if parts else {}
+    summary = kept.get("_summary")
     total = None
-    if wants_total:
-        counting = [(k, v) for k, v in kept if k not in ("_summary", "_total")] + [("_summary", "count")]
-        total = sum([(await _run(ctx, t, counting)).total or 0 for t in types])
+    if count == 0 or summary == "count" or kept.get("_total", "none") != "none":
+        total = await total_across(ctx, parts)
     rows, included, nxt = [], [], None
     if count > 0 and summary != "count":
-        start, inner = _position(types, cursor)
-        for i in range(start, len(types)):
-            page = [(k, v) for k, v in kept if k != "_total"] + [("_count", str(count - len(rows)))]
-            if i == start and inner is not None:
-                page.append(("_cursor", inner))
-            result = await _run(ctx, types[i], page)
-            rows += [(types[i], id_, text) for id_, text in result.page.rows]
-            included += result.included
-            if result.page.next is not None:
-                nxt = [types[i], result.page.next]
-                break
-            if len(rows) >= count:
-                nxt = [types[i + 1], None] if i + 1 < len(types) else None
-                break
-    return _reply(ctx, types, kept, count, cursor, rows, included, nxt, total, summary)
-
-
-def _reply(ctx, types, kept, count, cursor, rows, included, nxt, total, summary) -> Response:
-    url = ctx.base_url
-    applied = [("_type", ",".join(types))] + kept + [("_count", str(count))]
+        rows, included, nxt = await page_across(ctx, parts, count, cursor)
+    applied = applied + [("_count", str(count))]
     links = [{"relation": "self", "url": bundles.link(url, applied + ([("_cursor", cursor)] if cursor else []))}]
     if nxt is not None:
         links.append({"relation": "next", "url": bundles.link(url, applied + [("_cursor", encode_token(nxt))])})
@@ -154,7 +180,7 @@ def _reply(ctx, types, kept, count, cursor, rows, included, nxt, total, summary)
             seen.add((type_name, id_))
             extra.append((type_name, id_, text))
             ctx.effects.saw(type_name, id_, text)
-    elements = tuple(e.strip() for e in dict(kept).get("_elements", "").split(",") if e.strip())
+    elements = tuple(e.strip() for e in kept.get("_elements", "").split(",") if e.strip())
     matches = [(t, i, project(text, summary, elements)) for t, i, text in rows]
     bundle = bundles.typed_searchset(ctx.base_url, matches, links, total, extra)
     return fhir(json_bytes(bundle), media_type=ctx.media_type, pretty=ctx.pretty)

@@ -331,6 +331,15 @@ async def test_system_search_shows_only_what_the_token_may_search(secured, keys,
         assert (await c.get("", params={"_type": "Encounter"})).status_code == 403
 
 
+async def test_everything_is_the_token_patients_own_record(secured, keys, world):
+    async with client(secured, keys.token("patient/*.rs", patient=world["p1"])) as c:
+        assert (await c.get(f"/Patient/{world['p2']}/$everything")).status_code == 404
+        r = await c.get(f"/Patient/{world['p1']}/$everything", params={"_count": "1000"})
+    assert r.status_code == 200, r.text
+    assert {world["p1"], world["p1-laboratory"], world["p1-vital-signs"], world["p1-enc"]} <= _ids(r.json())
+    _absent(r, world)
+
+
 async def test_explain_shows_the_confinement(secured, keys, world):
     async with client(secured, keys.token("patient/*.rs", patient=world["p1"])) as c:
         r = await c.get("/Observation", params={"_explain": "true"})
