@@ -1,6 +1,7 @@
-"""Patient/[id]/$everything (R4 OperationDefinition Patient-everything): the patient, every
-resource of its compartment (the R4 Patient CompartmentDefinition's parameters), and what
-those resources refer to, as a searchset paged type after type (system_search.answer).
+"""Patient/[id]/$everything and Encounter/[id]/$everything (R4 OperationDefinitions
+Patient-everything, Encounter-everything): the resource, every resource of its compartment
+(the R4 CompartmentDefinition's parameters), and what those resources refer to, as a
+searchset paged type after type (system_search.answer).
 
 Parameters: `_since` (changed at or after), `_type` (only these types), `_count` (page size).
 `start` and `end` (care dates) are refused with a clear message rather than ignored: ignoring
@@ -31,14 +32,15 @@ from searchparams.catalog import supported
 from searchparams.parse import DEFAULT_COUNT, MAX_COUNT
 
 _UNLESS_ASKED = frozenset({"AuditEvent"})
+DEFINED_FOR = ("Patient", "Encounter")   # the types R4 defines $everything for
 
 
-def _members(type_name: str, patient: str) -> ast.Filter:
-    """Membership of `type_name` in the patient's compartment (and the patient itself)."""
-    params = [p for p in compartments()["Patient"].get(type_name, ()) if p in supported(type_name)]
-    clauses = [ast.Clause(p, None, (ast.Reference((f"Patient/{patient}",)),)) for p in params]
-    if type_name == "Patient":
-        clauses.insert(0, ast.Clause("_id", None, (ast.Token(None, patient),)))
+def _members(owner: str, type_name: str, id_: str) -> ast.Filter:
+    """Membership of `type_name` in the compartment of `owner`/`id_` (and the owner itself)."""
+    params = [p for p in compartments()[owner].get(type_name, ()) if p in supported(type_name)]
+    clauses = [ast.Clause(p, None, (ast.Reference((f"{owner}/{id_}",)),)) for p in params]
+    if type_name == owner:
+        clauses.insert(0, ast.Clause("_id", None, (ast.Token(None, id_),)))
     return ast.AnyOf(tuple(clauses))
 
 
@@ -62,26 +64,27 @@ def _options(ctx: RequestContext) -> tuple[list[tuple[str, str]], list[str] | No
 
 
 async def everything(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
-    if m.resource_type != "Patient":
+    owner = m.resource_type
+    if owner not in DEFINED_FOR:
         raise FhirError.of(Category.NOT_FOUND, "not-supported", "OP-UNKNOWN",
-                           f"$everything is defined here for Patient, not {m.resource_type}")
-    check_id(id_, "Patient.id")
+                           f"$everything is defined for {' and '.join(DEFINED_FOR)}, not {owner}")
+    check_id(id_, f"{owner}.id")
     await guard.check_readable(ctx, m, id_)
     await units.read(ctx, lambda conn: resources.read(conn, m, ctx.org_id, id_))   # 404 or 410 first
     filters, listed, count = _options(ctx)
-    members = compartments()["Patient"]
-    types = ["Patient"] + sorted(t for t in members if t in MAPPINGS and t != "Patient")
+    members = compartments()[owner]
+    types = [owner] + sorted(t for t in members if t in MAPPINGS and t != owner)
     if listed is not None:
         unknown = [t for t in listed if t not in types]
         if unknown:
-            raise invalid(f"_type names types outside the Patient compartment of this server: {', '.join(unknown)}",
-                          "OP-TYPE")
+            raise invalid(f"_type names types outside the {owner} compartment of this server: "
+                          f"{', '.join(unknown)}", "OP-TYPE")
         types = [t for t in types if t in listed]
     else:
         types = [t for t in types if t not in _UNLESS_ASKED]
     types = [t for t in types if ctx.access is None or ctx.access.allows(t, "s")]
-    parts = [Part(t, tuple(filters) + (("_include", f"{t}:*"),), (_members(t, id_),)) for t in types]
+    parts = [Part(t, tuple(filters) + (("_include", f"{t}:*"),), (_members(owner, t, id_),)) for t in types]
     ctx.effects.query = urlencode(list(ctx.params))
     applied = [(k, v) for k, v in ctx.params if k in ("_since", "_type")]
     return await answer(ctx, parts, applied, count, ctx.param("_cursor"),
-                        f"{ctx.base_url}/Patient/{id_}/$everything")
+                        f"{ctx.base_url}/{owner}/{id_}/$everything")

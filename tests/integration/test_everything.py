@@ -36,7 +36,8 @@ async def made(app, owner) -> dict:
                              "managingOrganization": {"reference": f"Organization/{org}"}})
     bob = await post("bob", samples.patient(family="Bob"))
     await post("obs", {**samples.observation(ann), "performer": [{"reference": f"Practitioner/{doc}"}]})
-    await post("enc", {**samples.encounter(ann), "serviceProvider": {"reference": f"Organization/{org}"}})
+    enc = await post("enc", {**samples.encounter(ann), "serviceProvider": {"reference": f"Organization/{org}"}})
+    await post("in_enc", {**samples.observation(ann), "encounter": {"reference": f"Encounter/{enc}"}})
     await post("med", samples.medication_request(ann))
     await post("claim", samples.claim(ann, f"Organization/{org}"))
     appt = samples.appointment()
@@ -66,7 +67,7 @@ async def test_the_patient_its_compartment_and_what_they_refer_to(made):
     assert r.status_code == 200, r.text
     assert r.json()["type"] == "searchset"
     modes = _by_mode(r.json())
-    assert modes["match"] == of(made, "ann", "obs", "enc", "med", "claim", "appt", "later")
+    assert modes["match"] == of(made, "ann", "obs", "enc", "in_enc", "med", "claim", "appt", "later")
     assert of(made, "org", "doc") <= modes["include"]
     assert made["bob"] not in modes["match"] | modes["include"] and made["theirs"] not in modes["match"]
     assert not [t for t, _ in modes["match"] | modes["include"] if t == "AuditEvent"]
@@ -82,7 +83,8 @@ async def test_paging_loses_and_repeats_nothing(made):
         seen += matches
         nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
         url, params = (nxt[0].removeprefix(f"http://fhir.test/{SLUG}"), None) if nxt else (None, None)
-    assert len(seen) == len(set(seen)) and set(seen) == of(made, "ann", "obs", "enc", "med", "claim", "appt", "later")
+    assert len(seen) == len(set(seen))
+    assert set(seen) == of(made, "ann", "obs", "enc", "in_enc", "med", "claim", "appt", "later")
 
 
 async def test_since_and_type_narrow_it(made):
@@ -93,6 +95,14 @@ async def test_since_and_type_narrow_it(made):
     assert _by_mode(r.json())["match"] == of(made, "enc", "claim")
     r = await made["client"].get(f"/Patient/{ann}/$everything", params={"_type": "AuditEvent", "_count": "1"})
     assert {t for t, _ in _by_mode(r.json())["match"]} == {"AuditEvent"}   # the trail, when asked for
+
+
+async def test_an_encounter_and_what_happened_in_it(made):
+    r = await made["client"].get(f"/Encounter/{made['enc'][1]}/$everything")
+    assert r.status_code == 200, r.text
+    modes = _by_mode(r.json())
+    assert modes["match"] == of(made, "enc", "in_enc")
+    assert of(made, "ann", "org") <= modes["include"]
 
 
 async def test_what_it_refuses(made):
