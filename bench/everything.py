@@ -63,14 +63,19 @@ def _read_all(client: httpx.Client, url: str) -> int:
 
 
 def _measure(client: httpx.Client, urls_of, patients: list[str], seconds: float) -> tuple[dict, float]:
-    rnd, latencies, entries = random.Random(7), [], 0
+    """Latency of whole records of patients drawn at random; entries per record over the same
+    first 20 patients for every way (the timed draws differ in number from way to way)."""
+    sample = patients[:20]
+    entries = sum(_read_all(client, url) for p in sample for url in urls_of(p)) / len(sample)
+    rnd, latencies = random.Random(7), []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         patient = rnd.choice(patients)
         t = time.perf_counter()
-        entries += sum(_read_all(client, url) for url in urls_of(patient))
+        for url in urls_of(patient):
+            _read_all(client, url)
         latencies.append(time.perf_counter() - t)
-    return summary(latencies, seconds), entries / max(1, len(latencies))
+    return summary(latencies, seconds), entries
 
 
 def main(args) -> None:
