@@ -19,6 +19,9 @@ from searchparams.kinds.base import Reading, Refused
 
 MAX_COUNT = 1000
 DEFAULT_COUNT = 50
+# Keys starting "_" that are filters (common parameters, _has), not result parameters.
+FILTER_PREFIXES = ("_has:", "_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content", "_text",
+                   "_query")
 
 
 def _lookup(resource_type: str, code: str) -> Param:
@@ -146,9 +149,7 @@ def parse(resource_type: str, items: list[tuple[str, str]], strict: bool, base: 
             raise FhirError.of(Category.INCORRECT, "invalid", "SP-BAD-VALUE",
                                f"A search parameter or value contains a NUL character ({key[:40]!r})")
         try:
-            if key.startswith("_") and not key.startswith(("_has:", "_id", "_lastUpdated", "_tag", "_profile",
-                                                            "_security", "_source", "_content", "_text",
-                                                            "_query")):
+            if key.startswith("_") and not key.startswith(FILTER_PREFIXES):
                 if not _result_param(resource_type, key, raw, r):
                     raise Refused("SP-UNKNOWN", f"Unknown search parameter '{key}'")
             elif raw == "":

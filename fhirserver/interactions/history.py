@@ -152,12 +152,12 @@ async def system_history(ctx: RequestContext) -> Response:
         m, last = versions[-1]
         token = encode_token([last.last_updated.isoformat(), m.resource_type, last.id, last.version_id])
         links.append({"relation": "next", "url": bundles.link(url, kept + [("_cursor", token)])})
-    shown = []
+    visible = set()
     for m in types:
         mine = [v for t, v in versions if t is m]
-        kept_ids = {(v.id, v.version_id) for v in await guard.visible_versions(ctx, m, mine, "s", _listed)}
-        shown += [(m, v) for v in mine if (v.id, v.version_id) in kept_ids]
-    shown.sort(key=lambda mv: (mv[1].last_updated, mv[0].resource_type, mv[1].id, mv[1].version_id), reverse=True)
+        visible |= {(m.resource_type, v.id, v.version_id) for v in await guard.visible_versions(ctx, m, mine, "s",
+                                                                                                 _listed)}
+    shown = [(m, v) for m, v in versions if (m.resource_type, v.id, v.version_id) in visible]   # page order kept
     for m, v in shown:
         ctx.effects.saw(m.resource_type, v.id, v.resource or "")
     return _reply(ctx, bundles.typed_history(ctx.base_url, [(m.resource_type, v) for m, v in shown], links))

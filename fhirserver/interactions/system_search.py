@@ -27,7 +27,7 @@ from mappings import MAPPINGS
 from searchparams import ast, pipeline
 from searchparams.cursor import decode_token, encode_token
 from searchparams.kinds.base import Refused
-from searchparams.parse import DEFAULT_COUNT, MAX_COUNT, parse_filter
+from searchparams.parse import DEFAULT_COUNT, FILTER_PREFIXES, MAX_COUNT, parse_filter
 
 # What the type-level searches take as they are; _type, _count and _cursor are the system's.
 _RESULT = ("_include", "_revinclude", "_summary", "_elements", "_total", "_format", "_pretty")
@@ -58,8 +58,7 @@ def _common(ctx: RequestContext, types: list[str], items: list[tuple[str, str]])
     """The filters every type has; the others refused (strict) or dropped (lenient)."""
     kept, issues = [], []
     for key, value in items:
-        if key.startswith("_") and not key.startswith(("_has:", "_id", "_lastUpdated", "_tag", "_profile",
-                                                        "_security", "_source")) and not _is_result(key):
+        if key.startswith("_") and not key.startswith(FILTER_PREFIXES) and not _is_result(key):
             issues.append(Issue("not-supported", f"'{key}' is not supported in a search across types", "SP-UNKNOWN"))
             continue
         lacking = [t for t in types if not _is_result(key) and value and not _parses(t, key, value, ctx.base_url)]
