@@ -66,9 +66,11 @@ def capability_statement(base_url: str, type_interactions: list[str], instance_i
             "conditionalDelete": "not-supported" if resource_type in append_only else "single",
             "referencePolicy": ["literal", "local", "enforced"],
         }
-        if resource_type in ("Patient", "Encounter"):   # fhirserver/interactions/everything.py
-            entry["operation"] = [{"name": "everything", "definition":
-                                   f"http://hl7.org/fhir/OperationDefinition/{resource_type}-everything"}]
+        # fhirserver/interactions/validate.py and everything.py
+        entry["operation"] = [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}]
+        if resource_type in ("Patient", "Encounter"):
+            entry["operation"].append({"name": "everything", "definition":
+                                       f"http://hl7.org/fhir/OperationDefinition/{resource_type}-everything"})
         if search_supported:
             entry.update({k: v for k, v in (("searchInclude", _includes(resource_type)),
                                             ("searchRevInclude", _revincludes(resource_type))) if v})

@@ -273,16 +273,21 @@ class Writer:
 
     async def _copy(self, m: ResourceMapping, batch: list[Prepared]) -> None:
         timed = m.time_partitioned
-        head = ["org_id", "id"] + (["part_ts"] if timed else []) + ["version_id", "verb", "last_updated", "resource"]
-        await self.conn.copy_records_to_table(m.table, columns=head + list(m.column_names),
-                                              records=[(self.org, *p.main) for p in batch])
+        # COPY cannot write through a view: a generic type's rows go to the shared tables
+        # it is a view of, with its type written out (mappings/generic.py).
+        table, lead = (m.storage, ["resource_type"]) if m.storage else (m.table, [])
+        typed = (m.resource_type,) if m.storage else ()
+        head = ["org_id", *lead, "id"] + (["part_ts"] if timed else []) + ["version_id", "verb", "last_updated",
+                                                                           "resource"]
+        await self.conn.copy_records_to_table(table, columns=head + list(m.column_names),
+                                              records=[(self.org, *typed, *p.main) for p in batch])
         for kind in catalog.tables(m.resource_type):
             cols = list(BY_SUFFIX[kind].names)
-            key = ["org_id", "part_ts", "id"] if timed else ["org_id", "id"]
-            records = [((self.org, p.part_ts, p.id) if timed else (self.org, p.id)) + row
+            key = ["org_id", "part_ts", "id"] if timed else ["org_id", *lead, "id"]
+            records = [((self.org, p.part_ts, p.id) if timed else (self.org, *typed, p.id)) + row
                        for p in batch for row in p.side.get(kind, ())]
             if records:
-                await self.conn.copy_records_to_table(f"{m.table}_{kind}", columns=key + cols, records=records)
+                await self.conn.copy_records_to_table(f"{table}_{kind}", columns=key + cols, records=records)
         refs = [(self.org, m.resource_type, p.id, t, i) for p in batch for t, i in p.refs]
         if refs:
             await self.conn.copy_records_to_table(

@@ -35,6 +35,7 @@ from fhirserver.interactions import (
     search,
     system_search,
     update,
+    validate,
 )
 from fhirserver.outcomes import Category, FhirError, Issue
 from fhirserver.responses import error_response
@@ -57,6 +58,8 @@ ROUTES: tuple[RouteDef, ...] = (
     RouteDef("GET", ("{type}", "{id}", "_history", "{vid}"), "vread", read.vread, "instance", "r"),
     RouteDef("GET", ("{type}", "{id}", "_history"), "history-instance", history.instance_history, "instance", "r"),
     RouteDef("GET", ("{type}", "{id}", "$everything"), None, everything.everything, "instance", "r"),
+    RouteDef("POST", ("{type}", "{id}", "$validate"), None, validate.validate_instance, "instance", "u"),
+    RouteDef("POST", ("{type}", "$validate"), None, validate.validate_type, "type", "c"),
     RouteDef("GET", ("{type}", "{id}", "{compartment-type}"), None, search.search_compartment, "compartment", "s"),
     RouteDef("GET", ("{type}", "{id}"), "read", read.read, "instance", "r"),
     RouteDef("PUT", ("{type}", "{id}"), "update", update.update, "instance", "u"),

@@ -14,10 +14,10 @@ from typing import Awaitable, Callable
 
 from starlette.responses import Response
 
-from fhirserver import spec
 from fhirserver.auth.access import Access, Principal
 from fhirserver.outcomes import Category, FhirError
 from mappings import MAPPINGS
+from mappings.generic import NOT_STORED
 
 Handler = Callable[..., Awaitable[Response]]
 ADMIN = "admin"
@@ -131,9 +131,8 @@ def _mapping(type_name: str):
     m = MAPPINGS.get(type_name)
     if m is not None:
         return m
-    if type_name in spec.resource_types():
+    if type_name in NOT_STORED:
         raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-TYPE-UNSUPPORTED",
-                           f"This server does not store {type_name} resources yet; it stores "
-                           + ", ".join(sorted(MAPPINGS)))
+                           f"This server does not store {type_name} resources: {NOT_STORED[type_name]}")
     raise FhirError.of(Category.NOT_FOUND, "not-supported", "HTTP-TYPE-UNKNOWN",
                        f"'{type_name}' is not an R4 resource type")

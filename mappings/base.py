@@ -40,6 +40,9 @@ class ResourceMapping:
     # part_ts. The seed filed by the start, which bounds nothing for date=ge (a stay that
     # began years ago still matches), so every "recent" search planned every month.
     partition_param: str | None = None
+    # The shared table this type's rows live in (mappings/generic.py), when `table` is a view
+    # over it rather than a table of its own.
+    storage: str | None = None
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

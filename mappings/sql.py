@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from mappings.base import ResourceMapping
+from mappings.generic import STORAGE
 from searchparams import catalog
 from searchparams.kinds import BY_SUFFIX
 
@@ -116,7 +117,9 @@ def statements(m: ResourceMapping) -> Statements:
     col_sets = ", ".join(f"{c} = ${first + i}" for i, c in enumerate(m.column_names))
     side_ins, _ = _side_inserts(m, first + len(m.column_names), "$3")
     side_del = [f"del_{k} AS (DELETE FROM {t}_{k} WHERE {exact})" for k in catalog.tables(m.resource_type)]
-    reindex = f"WITH {', '.join(side_del + side_ins)} UPDATE {t} SET {col_sets} WHERE {exact}"
+    # A type with no bound columns (every generic type) rewrites its side rows only.
+    rewrite = f"UPDATE {t} SET {col_sets} WHERE {exact}" if col_sets else "SELECT 1"
+    reindex = f"WITH {', '.join(side_del + side_ins)} {rewrite}"
     # refile: $1 org, $2 id, $3 part_ts, $4 the new part_ts; reindex then writes the side rows there
     refile = f"WITH {', '.join(side_del)} UPDATE {t} SET part_ts = $4 WHERE {exact}" if timed else ""
     return Statements(
@@ -170,3 +173,14 @@ DIRECTORY_REMOVE = "DELETE FROM id_directory WHERE org_id = $1 AND resource_type
 REFS_INCOMING = ("SELECT source_type, source_id FROM resource_refs "
                  "WHERE org_id = $1 AND target_type = $2 AND target_id = $3 "
                  "AND NOT (source_type = $2 AND source_id = $3) ORDER BY 1, 2 LIMIT 10")
+
+# The history of many generic types at once, from their shared tables (system history):
+# $1 org, $2 types, $3 _since, ($4, $5, $6, $7) keyset (last_updated, type, id, version_id)
+# to continue below, $8 limit. Newest first, types descending within a moment, as the
+# system history orders every type.
+_SHARED_BRANCH = ("SELECT resource_type, id, version_id, last_updated, verb, resource FROM {t} "
+                  "WHERE org_id = $1 AND resource_type = ANY($2::text[]) AND last_updated >= $3 "
+                  "AND (last_updated, resource_type, id, version_id) < ($4, $5, $6, $7)")
+SHARED_HISTORY = (f"SELECT * FROM ({_SHARED_BRANCH.format(t=STORAGE)} UNION ALL "
+                  f"{_SHARED_BRANCH.format(t=STORAGE + '_history')}) v "
+                  "ORDER BY last_updated DESC, resource_type DESC, id DESC, version_id DESC LIMIT $8")

@@ -25,6 +25,7 @@ Path = Callable[[list[Node]], list[Node]]
 _WHERE_RESOLVE = re.compile(r"where\(resolve\(\) is ([A-Za-z]+)\)")
 _WHERE_FIELD = re.compile(r"where\(([A-Za-z]+)='([^']*)'\)")
 _AS = re.compile(r"^\((.+) as ([A-Za-z]+)\)(?:\.(.+))?$")
+_AS_CALL = re.compile(r"^([A-Za-z.]+)\.as\(([A-Za-z]+)\)$")   # Condition.onset.as(dateTime)
 
 
 class Unsupported(ValueError):
@@ -170,7 +171,14 @@ def _split_union(expression: str) -> list[str]:
         else:
             current += ch
     parts.append(current)
-    return [p.strip() for p in parts if p.strip()]
+    return [_as_operator(p.strip()) for p in parts if p.strip()]
+
+
+def _as_operator(term: str) -> str:
+    """`path.as(Type)`, the function form R4 uses for Condition onset-*/abatement-*, is the
+    operator form `(path as Type)` with another spelling."""
+    m = _AS_CALL.fullmatch(term)
+    return f"({m.group(1)} as {m.group(2)})" if m else term
 
 
 def terminal_types(expression: str, resource_type: str) -> frozenset[str]:

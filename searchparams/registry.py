@@ -26,12 +26,23 @@ class SearchParamDef:
 def _by_type() -> dict[str, dict[str, SearchParamDef]]:
     out: dict[str, dict[str, SearchParamDef]] = {}
     for p in spec.search_parameters():
-        d = SearchParamDef(p["code"], p["type"], p["url"], p.get("expression", ""),
+        d = SearchParamDef(p["code"], p["type"], p["url"], _rooted(p.get("expression", ""), p["base"]),
                            tuple(p.get("target", ())), tuple(p.get("modifier", ())),
                            tuple(p.get("comparator", ())), tuple(p.get("component", ())))
         for base in p["base"]:
             out.setdefault(base, {})[d.code] = d
     return out
+
+
+def _rooted(expression: str, bases: list[str]) -> str:
+    """R4 writes one expression without its root: InsurancePlan `name` is "name | alias".
+    A single-base expression whose terms start at an element gets the base prepended."""
+    if len(bases) != 1 or not expression:
+        return expression
+    terms = [t.strip() for t in expression.split("|")]
+    if not all(t[:1].islower() for t in terms):
+        return expression
+    return " | ".join(f"{bases[0]}.{t}" for t in terms)
 
 
 def params_for(resource_type: str) -> dict[str, SearchParamDef]:

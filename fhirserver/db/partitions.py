@@ -80,6 +80,8 @@ async def create_org_partitions(conn: asyncpg.Connection, org_id: int) -> None:
     """The tenant's own partition of every table, with its default (overflow) partition where
     the table splits by month (month partitions come separately)."""
     for m in MAPPINGS.values():
+        if m.storage:   # a view over a shared table: SUPPORT_TABLES has that
+            continue
         await conn.execute("SELECT fhir_create_org_partition($1, $2, $3)", m.table, org_id,
                            m.time_partitioned)
         await conn.execute("SELECT fhir_create_org_partition($1, $2, false)", m.history_table, org_id)

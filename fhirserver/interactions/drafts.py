@@ -71,14 +71,17 @@ async def check_targets(conn: asyncpg.Connection, ctx: RequestContext,
     await verify_targets(conn, ctx.org_id, local)
 
 
-async def verify_targets(conn: asyncpg.Connection, org_id: int, local: list[tuple[str, Local]]) -> None:
+async def verify_targets(conn: asyncpg.Connection, org_id: int, local: list[tuple[str, Local]],
+                         lock: Lock = Lock.KEY_SHARE) -> None:
+    """`lock`: KEY SHARE where a write follows; none for $validate (it writes nothing, and may
+    run on a replica)."""
     issues, seen = [], set()
     for where, target in local:
         m = MAPPINGS.get(target.type)
         if m is None or (target.type, target.id) in seen:
             continue
         seen.add((target.type, target.id))
-        if await resources.locate(conn, m, org_id, target.id, Lock.KEY_SHARE) is None:
+        if await resources.locate(conn, m, org_id, target.id, lock) is None:
             issues.append(Issue("not-found", f"Reference {target.type}/{target.id} does not resolve: no such "
                                 "resource in this organisation", "RES-REF-NOT-FOUND", (where,)))
     if issues:

@@ -137,11 +137,17 @@ async def system_history(ctx: RequestContext) -> Response:
         raise FhirError.of(Category.FORBIDDEN, "forbidden", "AUTH-SCOPE", "The token's scopes allow no search")
 
     async def run(conn):
-        found = []
+        found, shared = [], []
         for m in types:
             only = await _within_reach(conn, ctx, m)
+            if m.storage and only is None:   # read below, with every other such type at once
+                shared.append(m.resource_type)
+                continue
             key = _type_key(after, m.resource_type)
             found += [(m, v) for v in await resources.type_history(conn, m, ctx.org_id, since, key, count + 1, only)]
+        if shared:
+            found += [(MAPPINGS[t], v) for t, v in
+                      await resources.shared_history(conn, shared, ctx.org_id, since, after, count + 1)]
         found.sort(key=lambda mv: (mv[1].last_updated, mv[0].resource_type, mv[1].id, mv[1].version_id), reverse=True)
         return found[:count + 1]
     versions = await units.read(ctx, run)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from mappings import MAPPINGS
+from mappings import SEED
 from searchparams import catalog
 from searchparams.kinds import BY_SUFFIX, SideTable
 
@@ -28,10 +28,11 @@ def _columns(table: SideTable) -> str:
 
 
 def side_tables() -> list[tuple[str, str, bool]]:
-    """(parent table, side table, time-partitioned) for every stored type and index kind."""
+    """(parent table, side table, time-partitioned) for every seed type and index kind (the
+    shared tables of the other types are generic_tables.py's)."""
     out = []
-    for resource_type in sorted(MAPPINGS):
-        m = MAPPINGS[resource_type]
+    for resource_type in sorted(SEED):
+        m = SEED[resource_type]
         for kind in catalog.tables(resource_type):
             out.append((m.table, f"{m.table}_{kind}", m.time_partitioned))
     return out

@@ -99,7 +99,7 @@ async def test_plain_application_json_is_accepted(fhir):
 async def test_unknown_and_unsupported_types_are_404(fhir):
     r = await fhir.get("/Nonsense/1")
     assert r.status_code == 404 and _issue(r)["details"]["coding"][0]["code"] == "HTTP-TYPE-UNKNOWN"
-    r = await fhir.get("/Condition/1")
+    r = await fhir.get("/Parameters/1")   # an R4 type with no RESTful endpoint
     assert r.status_code == 404 and _issue(r)["details"]["coding"][0]["code"] == "HTTP-TYPE-UNSUPPORTED"
 
 

@@ -82,7 +82,7 @@ async def test_a_resource_reloaded_with_another_clinical_month_counts_as_present
 
 async def test_rejected_lines_are_written_with_their_outcome(tmp_path, owner, dsn):
     bad = {"resourceType": "Patient", "id": "bad-1", "gender": "robot"}
-    unknown = {"resourceType": "Condition", "id": "c-1"}
+    unknown = {"resourceType": "Parameters", "id": "c-1"}   # an R4 type that is never stored
     path = tmp_path / "mixed.ndjson"
     path.write_bytes(orjson.dumps(_patients(1, "ok")[0]) + b"\n" + orjson.dumps(bad) + b"\nnot json\n"
                      + orjson.dumps(unknown) + b"\n")
