@@ -85,12 +85,12 @@ def free_port() -> int:
 class Server:
     """`fhirserver serve` in production mode (uvloop, httptools, no access log) as a subprocess."""
 
-    def __init__(self, dsn: str, workers: int, extra_env: dict | None = None) -> None:
+    def __init__(self, dsn: str, workers: int, extra_env: dict | None = None, cwd: Path | None = None) -> None:
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": dsn, "FHIR_WORKERS": str(workers), **(extra_env or {})}
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-m", "fhirserver", "serve", "--port", str(self.port)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+                                     env=env, stdout=subprocess.DEVNULL, stderr=self.log, cwd=cwd)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:

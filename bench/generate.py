@@ -25,6 +25,8 @@ from pathlib import Path
 import orjson
 from tqdm import tqdm
 
+from bench.generate_clinical import TYPES as CLINICAL_TYPES
+from bench.generate_clinical import Clinical
 from fhirserver import ids
 
 ORGS = (
@@ -185,7 +187,7 @@ class Org:
 class Generator:
     """One deterministic stream: the same (patients, seed, end) always writes the same bytes."""
 
-    def __init__(self, patients: int, seed: int, end: datetime) -> None:
+    def __init__(self, patients: int, seed: int, end: datetime, clinical: bool = False) -> None:
         self.rnd = random.Random(seed)
         self.seed = seed
         self.end = end
@@ -195,11 +197,19 @@ class Generator:
         counts[0] += patients - sum(counts)
         self.orgs = [Org(slug, i, name, n, [], []) for i, ((slug, name, _), n) in enumerate(zip(ORGS, counts))]
         self.serial = 0
+        self.clinical_serial = 0
+        self.clinical = Clinical(seed, self._clinical_id, self._ts) if clinical else None
 
-    def _id(self, kind: str, when: datetime) -> str:
+    def _clinical_id(self, kind: str, when: datetime) -> str:
+        self.clinical_serial += 1
+        return self._id(kind, when, f"c{self.clinical_serial}")
+
+    def _id(self, kind: str, when: datetime, position: str | None = None) -> str:
         """A server-format id (month of `when`) with bits from a hash of the stream position."""
-        self.serial += 1
-        digest = hashlib.blake2b(f"{self.seed}:{kind}:{self.serial}".encode(), digest_size=16).digest()
+        if position is None:
+            self.serial += 1
+            position = str(self.serial)
+        digest = hashlib.blake2b(f"{self.seed}:{kind}:{position}".encode(), digest_size=16).digest()
         value = int.from_bytes(digest, "big")
         high = (ids.month_index(ids.clamp(when)) << 32) | (value >> 96)
         rand = value & ((1 << 74) - 1)
@@ -396,7 +406,15 @@ class Generator:
                     "source": {"observer": {"display": "ehr"}},
                 }
             )
+        if self.clinical is not None:
+            out += self.clinical.record(
+                pid, factor, encounters, [r["id"] for r in out if r["resourceType"] == "Observation"],
+                [r["id"] for r in out if r["resourceType"] == "Claim"], org.practitioners,
+                lambda lo: self.clinical_when(lo or since))
         return out
+
+    def clinical_when(self, lo: datetime) -> datetime:
+        return lo + timedelta(seconds=self.clinical.rnd.uniform(0, (self.end - lo).total_seconds()))
 
     def _observation(self, pid: str, encounters: list, since: datetime) -> dict:
         rnd = self.rnd
@@ -437,14 +455,17 @@ class Generator:
         return obs
 
 
-def generate(out: Path, patients: int, seed: int, end: datetime | None = None, progress=None) -> dict[str, int]:
-    """Write the dataset; return resource counts by type."""
-    gen = Generator(patients, seed, end or datetime(2026, 1, 1, tzinfo=timezone.utc))
-    counts = {t: 0 for t in TYPES}
+def generate(out: Path, patients: int, seed: int, end: datetime | None = None, progress=None,
+             clinical: bool = False) -> dict[str, int]:
+    """Write the dataset; return resource counts by type. `clinical`: the rest of each record too
+    (bench/generate_clinical.py), the seed types' data unchanged."""
+    gen = Generator(patients, seed, end or datetime(2026, 1, 1, tzinfo=timezone.utc), clinical)
+    types = TYPES + (CLINICAL_TYPES if clinical else ())
+    counts = {t: 0 for t in types}
     for org in gen.orgs:
         folder = out / org.slug
         folder.mkdir(parents=True, exist_ok=True)
-        files = {t: open(folder / f"{t}.ndjson", "wb") for t in TYPES}
+        files = {t: open(folder / f"{t}.ndjson", "wb") for t in types}
         try:
             batches = chain([gen.organisation(org)], (gen.patient(org, n) for n in range(org.patients)))
             for batch in batches:
@@ -466,11 +487,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="generated")
     parser.add_argument("--end", help="last day of the five years of data (default 2026-01-01T00:00:00+00:00)")
+    parser.add_argument("--clinical", action="store_true",
+                        help="the rest of each record too: conditions, procedures, immunizations, ...")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with tqdm(unit=" resources", unit_scale=True, desc="generating") as bar:
         end = datetime.fromisoformat(args.end) if args.end else None
-        counts = generate(Path(args.out), args.patients, args.seed, end, bar.update)
+        counts = generate(Path(args.out), args.patients, args.seed, end, bar.update, args.clinical)
     total = sum(counts.values())
     rate = total / (time.perf_counter() - started)
     print(f"wrote {total} resources ({rate:.0f}/s) to {args.out}: "

@@ -33,7 +33,7 @@ from fhirserver.db.resources import Verb, now
 from fhirserver.fhirtime import instant_text
 from fhirserver.outcomes import Category, FhirError, operation_outcome
 from fhirserver.references import Local, classify
-from fhirserver.validation import Body, check_id, dumps_exact, loads_exact, parse_json, validate
+from fhirserver.validation import Body, check_id, dumps_exact, loads_exact, parse_json, stored_document, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.rows import build_row
@@ -202,11 +202,7 @@ def prepare(line: Line, base: str, stamp: datetime) -> Prepared:
     row = build_row(m, value, base, stamp, [(t.type, t.id) for _, ref in found.references
                                             if isinstance(t := classify(ref, base), Local)])
     part_ts = row.part_ts
-    meta = {k: v for k, v in (body.exact.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-    doc = {"resourceType": m.resource_type, "id": id_,
-           "meta": {"versionId": "1", "lastUpdated": instant_text(stamp), **meta},
-           **{k: v for k, v in body.exact.items() if k not in ("resourceType", "id", "meta")}}
-    text = dumps_exact(doc).decode()
+    text = dumps_exact(stored_document(body.exact, id_, "1", instant_text(stamp))).decode()
     head = (part_ts,) if m.time_partitioned else ()
     main = (id_, *head, 1, Verb.PUT_CREATE, stamp, text, *row.columns)
     directory = m.time_partitioned and ids.month_of(id_) != ids.month_index(part_ts)

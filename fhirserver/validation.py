@@ -81,6 +81,23 @@ def dumps_exact(value: object) -> bytes:
     return orjson.dumps(value, default=_exact_default)
 
 
+def stored_document(exact: dict, id_: str, version: str, last_updated: str) -> dict:
+    """The resource as stored and served: the client's JSON with the server's id and
+    meta.versionId/lastUpdated, every other member where the client put it (a ConceptMap
+    written with sorted keys comes back sorted). A missing id goes after resourceType, a
+    missing meta after id."""
+    client_meta = {k: v for k, v in (exact.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    meta = {"versionId": version, "lastUpdated": last_updated, **client_meta}
+    doc: dict = {}
+    for key, value in exact.items():
+        doc[key] = id_ if key == "id" else meta if key == "meta" else value
+        if key == "resourceType" and "id" not in exact:
+            doc["id"] = id_
+        if "meta" not in exact and key == ("id" if "id" in exact else "resourceType"):
+            doc["meta"] = meta
+    return doc
+
+
 @dataclass(frozen=True, slots=True)
 class Body:
     """A parsed request body: `value` for reading, `exact` (decimals verbatim) for storing."""

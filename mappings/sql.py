@@ -170,6 +170,14 @@ DIRECTORY_SET = ("INSERT INTO id_directory (org_id, resource_type, id, part_ts) 
                  "ON CONFLICT (org_id, resource_type, id) DO UPDATE SET part_ts = EXCLUDED.part_ts")
 DIRECTORY_FIND = "SELECT id FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = ANY($3)"
 DIRECTORY_REMOVE = "DELETE FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = $3"
+# A loose index scan: one probe per distinct type, not one row per reference (a large
+# record has thousands of references to its patient, from a dozen types).
+REFS_SOURCE_TYPES = ("WITH RECURSIVE t(type) AS ("
+                     "(SELECT source_type FROM resource_refs WHERE org_id = $1 AND target_type = $2 "
+                     "AND target_id = $3 ORDER BY source_type LIMIT 1) UNION ALL "
+                     "SELECT (SELECT source_type FROM resource_refs WHERE org_id = $1 AND target_type = $2 "
+                     "AND target_id = $3 AND source_type > t.type ORDER BY source_type LIMIT 1) FROM t "
+                     "WHERE t.type IS NOT NULL) SELECT type FROM t WHERE type IS NOT NULL")
 REFS_INCOMING = ("SELECT source_type, source_id FROM resource_refs "
                  "WHERE org_id = $1 AND target_type = $2 AND target_id = $3 "
                  "AND NOT (source_type = $2 AND source_id = $3) ORDER BY 1, 2 LIMIT 10")

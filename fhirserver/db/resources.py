@@ -29,6 +29,7 @@ from mappings.sql import (
     DIRECTORY_REMOVE,
     DIRECTORY_SET,
     REFS_INCOMING,
+    REFS_SOURCE_TYPES,
     SHARED_HISTORY,
     Statements,
 )
@@ -302,6 +303,11 @@ async def type_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, s
     else:
         rows = await conn.fetch(statements(m).type_history, org, since, *key, count)
     return [Stored(r[0], r[1], r[2], r[4], r[3]) for r in rows]
+
+
+async def referring_types(conn: asyncpg.Connection, org: int, target_type: str, target_id: str) -> set[str]:
+    """The types of the current resources that refer to `target_type/target_id`."""
+    return {r[0] for r in await conn.fetch(REFS_SOURCE_TYPES, org, target_type, target_id)}
 
 
 async def shared_history(conn: asyncpg.Connection, types: list[str], org: int, since: datetime,

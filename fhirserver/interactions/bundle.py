@@ -100,7 +100,7 @@ def _entry_response(response: Response, with_outcome: bool) -> dict:
     entry: dict = {}
     body = bytes(response.body) if response.body else b""
     if "last-modified" in response.headers:   # the HTTP date has seconds; the resource has milliseconds
-        meta = orjson.loads(body).get("meta", {}) if body.startswith(b'{"resourceType"') else {}
+        meta = orjson.loads(body).get("meta", {}) if body.startswith(b"{") else {}
         out["lastModified"] = meta.get("lastUpdated") or instant_text(
             parsedate_to_datetime(response.headers["last-modified"]))
     if body:

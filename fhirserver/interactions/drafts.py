@@ -13,20 +13,15 @@ from fhirserver.db.resources import Draft, Lock
 from fhirserver.fhirtime import instant_text
 from fhirserver.outcomes import Category, FhirError, Issue, invalid
 from fhirserver.references import Local, local_references
-from fhirserver.validation import Body, check_id, parse_json, validate
+from fhirserver.validation import Body, check_id, parse_json, stored_document, validate
 from mappings import MAPPINGS
 from mappings.base import ResourceMapping
 from mappings.rows import build_row
 
 
 def _renderer(exact: dict):
-    client_meta = {k: v for k, v in (exact.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
-    rest = {k: v for k, v in exact.items() if k not in ("resourceType", "id", "meta")}
-
     def render(id_: str, version: int, ts: datetime) -> str:
-        meta = {"versionId": str(version), "lastUpdated": instant_text(ts), **client_meta}
-        doc = {"resourceType": exact["resourceType"], "id": id_, "meta": meta, **rest}
-        return orjson.dumps(doc).decode()
+        return orjson.dumps(stored_document(exact, id_, str(version), instant_text(ts))).decode()
     return render
 
 

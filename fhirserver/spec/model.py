@@ -47,6 +47,8 @@ def _choice_forms(name: str, props: dict, type_names: frozenset[str]) -> dict[st
     for prop_name, prop in props.items():
         if prop_name.startswith("_"):
             continue
+        if prop.get("type") == "array":   # a choice is 0..1 (DeviceRequest reasonCode/reasonReference are not one)
+            continue
         for i in range(1, len(prop_name)):
             suffix = prop_name[i:]
             if prop_name[i].isupper() and (suffix in type_names or suffix[0].lower() + suffix[1:] in type_names):

@@ -35,6 +35,14 @@ MAX_ITEMS = 2
 
 STORED_TYPES = ("Organization", "Location", "Practitioner", "Patient", "Encounter", "Observation",
                 "Appointment", "MedicationRequest", "Claim", "AuditEvent")
+# Types on the shared tables (mappings/generic.py): the clinical ones a patient record holds,
+# then administrative, financial, workflow and conformance types: 32 of the 135.
+GENERIC_TYPES = ("Condition", "Procedure", "Immunization", "AllergyIntolerance", "DiagnosticReport",
+                 "DocumentReference", "Goal", "CarePlan", "CareTeam", "ServiceRequest", "MedicationStatement",
+                 "MedicationAdministration", "MedicationDispense", "Medication", "FamilyMemberHistory",
+                 "RiskAssessment", "Specimen", "ImagingStudy", "QuestionnaireResponse", "Questionnaire",
+                 "Device", "Coverage", "ExplanationOfBenefit", "Account", "Invoice", "PractitionerRole",
+                 "RelatedPerson", "HealthcareService", "Schedule", "Slot", "Task", "Provenance")
 
 
 # --- JSON with verbatim decimals ----------------------------------------------------------------
