@@ -109,9 +109,10 @@ class Server:
         self.proc.wait(timeout=60)
 
 
-def generated_database(data: Path, patients: int, pg_port: int, database: str, workers: int):
+def generated_database(data: Path, patients: int, pg_port: int, database: str, workers: int,
+                       clinical: bool = False):
     """A fresh generated dataset in `data`, loaded into an embedded PostgreSQL of its own:
-    (the cluster, to stop; the DSN)."""
+    (the cluster, to stop; the DSN). `clinical`: whole records (bench/generate_clinical.py)."""
     async def migrated(dsn: str) -> None:
         conn = await asyncpg.connect(dsn)
         try:
@@ -119,7 +120,7 @@ def generated_database(data: Path, patients: int, pg_port: int, database: str, w
         finally:
             await conn.close()
     shutil.rmtree(data, ignore_errors=True)
-    generate(data / "generated", patients, 1)
+    generate(data / "generated", patients, 1, clinical=clinical)
     cluster = EmbeddedPostgres(data / "pg", port=pg_port)
     dsn = asyncio.run(ensure_database(cluster.start(), database))
     try:

@@ -1,11 +1,12 @@
 """Patient/$everything: a whole record at 1 VU, beside the same record read type by type.
 
-One run on generated data (bench/generate.py, loaded by the bulk loader into an embedded
+One run on generated data (bench/generate.py with whole records: the seed's types and the
+clinical ones of bench/generate_clinical.py, loaded by the bulk loader into an embedded
 PostgreSQL of its own), one `fhirserver serve` (production mode, anonymous loopback), one
 client at a time, each request's record read to its end (every `next` link followed):
 - $everything: `GET Patient/{id}/$everything?_count=1000`, referenced resources included;
 - baseline, in the same run: the same patient's compartment read with one compartment
-  search per stored type (`GET Patient/{id}/Observation?_count=1000`, ...), as a client
+  search per generated type (`GET Patient/{id}/Observation?_count=1000`, ...), as a client
   without $everything would, without the referenced resources;
 - the HTTP floor: `GET /healthz`.
 Patients: "typical" draws from the middle half of org-1's patients by record size, "large"
@@ -32,9 +33,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, Server, generated_database, machine, summary  # noqa: E402
+from bench.generate_clinical import TYPES as CLINICAL_TYPES  # noqa: E402
 
 TENANT = "org-1"
-COMPARTMENT = ("Observation", "Encounter", "MedicationRequest", "Claim", "Appointment")
+COMPARTMENT = ("Observation", "Encounter", "MedicationRequest", "Claim", "Appointment", *CLINICAL_TYPES)
 
 
 async def _records(dsn: str) -> list[tuple[str, int]]:
@@ -81,7 +83,8 @@ def _measure(client: httpx.Client, urls_of, patients: list[str], seconds: float)
 def main(args) -> None:
     started = time.perf_counter()
     data = Path(args.data_dir).resolve()
-    cluster, dsn = generated_database(data, args.patients, args.pg_port, "fhireverything", args.workers)
+    cluster, dsn = generated_database(data, args.patients, args.pg_port, "fhireverything", args.workers,
+                                      clinical=True)
     try:
         records = asyncio.run(_records(dsn))
         n = len(records)

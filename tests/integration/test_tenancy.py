@@ -123,3 +123,26 @@ async def test_pooled_read_connections_switch_tenants_correctly(http, acme_patie
             assert r.status_code == 200 and r.json() == acme_patient
         else:   # globex made and deleted a patient of that id earlier in this module: 410, never acme's
             assert r.status_code in (404, 410)
+
+
+async def test_system_search_and_history_of_every_type_stay_in_the_tenant(http, acme_patient):
+    """A type on the shared tables (a Condition) is as invisible to another tenant as a seed
+    type: by id, by type search, by system search and by system history."""
+    condition = {"resourceType": "Condition", "subject": {"reference": f"Patient/{acme_patient['id']}"},
+                 "code": {"text": "acme only"}}
+    made = await http.post(f"{ACME}/Condition", content=orjson.dumps(condition))
+    assert made.status_code == 201
+    cid = made.json()["id"]
+    assert (await http.get(f"{GLOBEX}/Condition/{cid}")).status_code == 404
+
+    def ids(bundle: dict) -> set[str]:   # of Conditions (globex has a Patient of acme's id: see above)
+        return {e["resource"]["id"] for e in bundle.get("entry", [])
+                if e.get("resource", {}).get("resourceType") == "Condition"}
+    for path, params in ((f"{GLOBEX}/Condition", {"_id": cid}), (GLOBEX, {"_type": "Condition,Patient"}),
+                         (GLOBEX, {"_id": cid}), (f"{GLOBEX}/_history", {"_count": "1000"}),
+                         (f"{GLOBEX}/_search", None)):
+        r = await (http.post(path, data={"_type": "Condition"}) if params is None else http.get(path, params=params))
+        assert r.status_code == 200, r.text
+        assert cid not in ids(r.json()), path
+    assert cid in ids((await http.get(ACME, params={"_type": "Condition", "_id": cid})).json())
+    assert cid in ids((await http.get(f"{ACME}/_history", params={"_count": "1000"})).json())
