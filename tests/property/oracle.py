@@ -69,6 +69,18 @@ IMPLICIT_SYSTEMS: dict[tuple[str, str], str] = {
     ("MedicationRequest", "priority"): "http://hl7.org/fhir/request-priority",
     ("Claim", "status"): "http://hl7.org/fhir/fm-status",
     ("Claim", "use"): "http://hl7.org/fhir/claim-use",
+    ("Procedure", "status"): "http://hl7.org/fhir/event-status",
+    ("Immunization", "status"): "http://hl7.org/fhir/event-status",
+    ("AllergyIntolerance", "type"): "http://hl7.org/fhir/allergy-intolerance-type",
+    ("AllergyIntolerance", "category"): "http://hl7.org/fhir/allergy-intolerance-category",
+    ("AllergyIntolerance", "criticality"): "http://hl7.org/fhir/allergy-intolerance-criticality",
+    ("AllergyIntolerance", "severity"): "http://hl7.org/fhir/reaction-event-severity",
+    ("DiagnosticReport", "status"): "http://hl7.org/fhir/diagnostic-report-status",
+    ("DocumentReference", "status"): "http://hl7.org/fhir/document-reference-status",
+    ("DocumentReference", "relation"): "http://hl7.org/fhir/document-relationship-type",
+    # Attachment.contentType: required binding to MimeType, whose codes are BCP 13's.
+    ("DocumentReference", "contenttype"): "urn:ietf:bcp:13",
+    ("Goal", "lifecycle-status"): "http://hl7.org/fhir/goal-status",
 }
 
 
@@ -351,6 +363,10 @@ def token_match(c: Coded, raw: str) -> bool:
     if len(parts) == 1:
         return c.code == parts[0]
     system, code = parts[0], "|".join(parts[1:])
+    if c.implicit and c.system is None:
+        # A code element whose binding is not required (Attachment.language: preferred) implies no
+        # system, and R4 does not say what a search with a system means for it.
+        raise Ambiguous("system| on a code element whose binding implies no system")
     if system == "":
         if c.implicit:
             raise Ambiguous("|code on a code element, whose system is implied by its binding")
@@ -638,6 +654,10 @@ def quantity_match(node: Node, raw: str) -> bool:
     parts = split_unescaped(raw, "|")
     prefix, number = split_prefix(parts[0])
     v, t = node.value, node.type
+    if t == "Range":
+        # Condition onset-age and abatement-age select Ranges too; R4's quantity rules speak of a
+        # Quantity only, and how an implied range meets a Range's inclusive ends it does not say.
+        raise Ambiguous("a quantity search on a Range")
     if t not in QUANTITY_TYPES or not isinstance(v, dict) or v.get("value") is None:
         return False
     if not number_prefix(prefix, number, Decimal(v["value"])):
@@ -870,6 +890,16 @@ def has_matches(resource: dict, has: Has, ctx: Context) -> bool:
                for source in ctx.stored.of_type(has.source))
 
 
+def searchable(node: Node, param_type: str) -> bool:
+    """Whether a date or quantity parameter's rules apply to the node's type (search.html#date: date,
+    dateTime, instant, Period, Timing; #quantity: the Quantity types)."""
+    if param_type == "date":
+        return node.type in ("date", "dateTime", "instant", "Period", "Timing")
+    if param_type == "quantity":
+        return node.type in QUANTITY_TYPES
+    return True
+
+
 def clause_matches(resource: dict, clause: Clause | Has, ctx: Context) -> bool:
     if isinstance(clause, Has):
         return has_matches(resource, clause, ctx)
@@ -888,6 +918,10 @@ def clause_matches(resource: dict, clause: Clause | Has, ctx: Context) -> bool:
             # no value that [id], [type]/[id] or [url] could match. Whether that is "a value for
             # the parameter" R4 does not say.
             raise Ambiguous(":missing on a reference element that has no Reference.reference")
+        if any(not searchable(n, d.type) for n in found):
+            # Immunization.occurrence (date) selects an occurrenceString, Procedure.performed an Age,
+            # Condition onset-age a Range: there is an element, but no value of the parameter's type.
+            raise Ambiguous(":missing on an element whose value the parameter's type does not search")
         return (not found) == (flag == "true")
     implicit = IMPLICIT_SYSTEMS.get((resource["resourceType"], clause.code))
 

@@ -1,4 +1,4 @@
-"""What the search properties search: for each of the six types, the parameters they draw
+"""What the search properties search: for each of the thirteen types, the parameters they draw
 clauses over and the kind of value each takes (a string, a token of some kind, a date, a
 quantity, a reference, a uri); Observation's composite parameters; and the reference
 parameters through which `_has` reaches each type it searches.
@@ -79,6 +79,15 @@ def code_of(type_name: str, param: str, codes: list[str]) -> Tok:
     return Tok("code", ("http://other.test/cs",), tuple(codes), IMPLICIT_SYSTEMS[(type_name, param)])
 
 
+CLINICIANS = Ref(("Practitioner", "Patient"))
+AGE = Qty(tuple(pool.AGE_QUERIES), tuple(pool.AGE_UNIT_QUERIES))
+
+
+def status_of(system: str, codes: list[str]) -> Tok:
+    """A status CodeableConcept of one of R4's code systems (oracle_clinical.status_concept)."""
+    return Tok("coding", (system, pool.OTHER_CS), tuple(codes), texts=tuple(pool.DISPLAYS))
+
+
 COMMON = {"_id": Tok("id"), "_lastUpdated": Dt(), "identifier": IDENTIFIER,
           "_tag": Tok("coding", (pool.TAG_POOL, TAG_SYSTEM), ("a", "b", "A")),
           "_security": Tok("coding", (pool.CONFIDENTIALITY,), ("R", "N", "V")),
@@ -147,6 +156,77 @@ SEARCHED: dict[str, dict[str, object]] = {
         "patient": Ref(("Patient",)), "provider": Ref(("Practitioner", "Organization")),
         "enterer": Ref(("Practitioner",)), "facility": Ref(("Location",)), "encounter": Ref(("Encounter",)),
         "care-team": Ref(("Practitioner", "Organization")), "payee": Ref(("Practitioner", "Organization", "Patient")),
+    },
+    "Condition": {
+        **COMMON, "clinical-status": status_of(pool.CONDITION_CLINICAL, ["active", "relapse", "inactive", "resolved"]),
+        "verification-status": status_of(pool.CONDITION_VERIFICATION, ["unconfirmed", "provisional", "confirmed"]),
+        "category": Tok("coding", (pool.CONDITION_CATEGORY, pool.OTHER_CS),
+                        ("problem-list-item", "encounter-diagnosis"), texts=tuple(pool.CC_TEXTS)),
+        "severity": CODING, "code": CODING, "body-site": CODING, "stage": CODING, "evidence": CODING,
+        "onset-date": Dt(), "abatement-date": Dt(), "recorded-date": Dt(), "onset-age": AGE, "abatement-age": AGE,
+        "onset-info": Str(tuple(pool.ONSET_TEXTS)), "abatement-string": Str(tuple(pool.ONSET_TEXTS)),
+        "subject": Ref(("Patient", "Group")), "patient": Ref(("Patient",)), "encounter": Ref(("Encounter",)),
+        "asserter": CLINICIANS,
+    },
+    "Procedure": {
+        **COMMON, "status": code_of("Procedure", "status", ["preparation", "completed", "stopped", "unknown"]),
+        "category": CODING, "code": CODING, "reason-code": CODING, "date": Dt(),
+        "instantiates-uri": Uri(tuple(pool.DOC_URLS)), "instantiates-canonical": Ref(("PlanDefinition",)),
+        "subject": Ref(("Patient", "Group")), "patient": Ref(("Patient",)), "encounter": Ref(("Encounter",)),
+        "performer": Ref(("Practitioner", "Organization", "Patient")), "location": Ref(("Location",)),
+        "based-on": Ref(("ServiceRequest",)), "part-of": Ref(("Procedure", "Observation")),
+        "reason-reference": Ref(("Condition", "Observation")),
+    },
+    "Immunization": {
+        **COMMON, "status": code_of("Immunization", "status", ["completed", "not-done", "entered-in-error"]),
+        "status-reason": CODING, "vaccine-code": CODING, "reason-code": CODING, "target-disease": CODING,
+        "date": Dt(), "reaction-date": Dt(),
+        "lot-number": Str(tuple(pool.LOT_NUMBERS)), "series": Str(tuple(pool.SERIES)),
+        "patient": Ref(("Patient",)), "location": Ref(("Location",)), "manufacturer": Ref(("Organization",)),
+        "performer": Ref(("Practitioner", "Organization")), "reaction": Ref(("Observation",)),
+        "reason-reference": Ref(("Condition", "Observation")),
+    },
+    "AllergyIntolerance": {
+        **COMMON, "clinical-status": status_of(pool.ALLERGY_CLINICAL, ["active", "inactive", "resolved"]),
+        "verification-status": status_of(pool.ALLERGY_VERIFICATION, ["unconfirmed", "confirmed", "refuted"]),
+        "type": code_of("AllergyIntolerance", "type", ["allergy", "intolerance"]),
+        "category": code_of("AllergyIntolerance", "category", ["food", "medication", "biologic"]),
+        "criticality": code_of("AllergyIntolerance", "criticality", ["low", "high", "unable-to-assess"]),
+        "severity": code_of("AllergyIntolerance", "severity", ["mild", "moderate", "severe"]),
+        "code": CODING, "manifestation": CODING, "route": CODING, "date": Dt(), "last-date": Dt(), "onset": Dt(),
+        "patient": Ref(("Patient",)), "recorder": CLINICIANS, "asserter": CLINICIANS,
+    },
+    "DiagnosticReport": {
+        **COMMON, "status": code_of("DiagnosticReport", "status", ["registered", "partial", "final", "amended"]),
+        "category": Tok("coding", (pool.DIAGNOSTIC_SERVICE, pool.OTHER_CS), ("LAB", "RAD", "HM"),
+                        texts=tuple(pool.CC_TEXTS)),
+        "code": CODING, "conclusion": CODING, "date": Dt(), "issued": Dt(),
+        "subject": Ref(("Patient", "Location", "Group")), "patient": Ref(("Patient",)),
+        "encounter": Ref(("Encounter",)), "performer": Ref(("Practitioner", "Organization")),
+        "results-interpreter": Ref(("Practitioner", "Organization")), "specimen": Ref(("Specimen",)),
+        "result": Ref(("Observation",)), "media": Ref(("Media",)),
+        "based-on": Ref(("ServiceRequest", "MedicationRequest")),
+    },
+    "DocumentReference": {
+        **COMMON, "status": code_of("DocumentReference", "status", ["current", "superseded", "entered-in-error"]),
+        "relation": code_of("DocumentReference", "relation", ["replaces", "transforms", "signs"]),
+        "contenttype": code_of("DocumentReference", "contenttype", pool.MIME_TYPES),
+        # Attachment.language: a preferred binding only, so no system is implied (oracle.token_match).
+        "language": Tok("code", ("urn:ietf:bcp:47",), tuple(pool.LANGUAGES) + ("EN",)),
+        "type": CODING, "category": CODING, "event": CODING, "facility": CODING, "setting": CODING,
+        "format": CODING, "security-label": Tok("coding", (pool.CONFIDENTIALITY,), ("R", "N", "V")),
+        "date": Dt(), "period": Dt(), "description": Str(tuple(pool.DESCRIPTIONS)),
+        "location": Uri(tuple(pool.DOC_URLS)),
+        "subject": Ref(("Patient", "Practitioner", "Group")), "patient": Ref(("Patient",)),
+        "encounter": Ref(("Encounter",)), "author": Ref(("Practitioner", "Organization", "Patient")),
+        "authenticator": Ref(("Practitioner", "Organization")), "custodian": Ref(("Organization",)),
+        "relatesto": Ref(("DocumentReference",)), "related": Ref(("Patient", "Encounter")),
+    },
+    "Goal": {
+        **COMMON, "lifecycle-status": code_of("Goal", "lifecycle-status", ["proposed", "accepted", "active"]),
+        "achievement-status": status_of(pool.GOAL_ACHIEVEMENT, ["in-progress", "improving", "achieved"]),
+        "category": CODING, "start-date": Dt(), "target-date": Dt(),
+        "subject": Ref(("Patient", "Organization", "Group")), "patient": Ref(("Patient",)),
     },
 }
 

@@ -61,3 +61,26 @@ QTY_UNITS = [("mg", UCUM, "mg"), ("kg", UCUM, "kg"), ("mg", None, None), ("milli
 QTY_QUERIES = ["5.4", "5.40", "5", "100", "100.0", "99.6", "0", "0.0", "-3", "100.04"]
 QTY_UNIT_QUERIES = [(), (UCUM, "mg"), ("", "mg"), (UCUM, "kg"), ("", "milligram")]
 NUMBER_PREFIXES = ["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
+
+# The clinical types (tests/property/oracle_clinical.py): R4's own code systems of their statuses and
+# categories, several with a hierarchy (:below/:above have concepts over and under the stored ones).
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
+DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
+# Age (age-1): a positive value, a UCUM unit of time; the searched numbers and units below.
+AGE_VALUES = ["5", "5.0", "40", "40.5", "65"]
+AGE_UNITS = [("a", UCUM, "a"), ("years", UCUM, "a"), ("mo", UCUM, "mo")]
+AGE_QUERIES = ["5", "5.0", "40", "41", "65", "6"]
+AGE_UNIT_QUERIES = [(), (UCUM, "a"), ("", "a"), ("", "years"), (UCUM, "mo")]
+ONSET_TEXTS = ["childhood", "Childhood asthma", "après l'école"]
+LOT_NUMBERS = ["AB12", "ab12-x", "Lot 7", "Löt"]
+SERIES = ["Primary", "primary booster", "Rappel"]
+DESCRIPTIONS = ["Discharge summary", "discharge", "Résumé", "Lab report"]
+# Uris of attachments and instantiated protocols, path prefixes of one another (see PROFILES).
+DOC_URLS = ["http://oracle.test/doc/a", "http://oracle.test/doc/a/b", "http://other.test/doc", "urn:oid:1.2.3.4"]
+MIME_TYPES = ["text/plain", "application/pdf", "image/png"]
+LANGUAGES = ["en", "fr", "de-CH"]

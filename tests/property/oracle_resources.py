@@ -1,6 +1,7 @@
 """Hypothesis strategies for the resources the search properties store: one builder per type
-(the six searched types, and the named types reverse chains search), built from the data types
-of tests/property/oracle_elements.py and the pools of tests/property/oracle_pools.py.
+(the six types searched first, the seven clinical types of tests/property/oracle_clinical.py, and
+the named types reverse chains search), built from the data types of
+tests/property/oracle_elements.py and the pools of tests/property/oracle_pools.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from functools import partial
 from hypothesis import strategies as st
 
 from tests.property.oracle import UCUM, date_interval
+from tests.property.oracle_clinical import CLINICAL
 from tests.property.oracle_elements import (
     address,
     coding,
@@ -217,7 +219,7 @@ def claim(draw, w: World) -> dict:
 
 
 BUILDERS = {"Patient": patient, "Observation": observation, "Encounter": encounter, "Appointment": appointment,
-            "MedicationRequest": medication_request, "Claim": claim}
+            "MedicationRequest": medication_request, "Claim": claim, **CLINICAL}
 
 
 @st.composite
@@ -232,7 +234,7 @@ def named(draw, type_name: str, w: World) -> dict:
     return r
 
 
-# The types a _has search returns here (the ones the six builders' references point at), with a
+# The types a _has search returns here (the ones the builders' references point at), with a
 # builder of candidates for each.
 HAS_TARGETS = {"Patient": patient, "Encounter": encounter,
                **{t: partial(named, t) for t in ("Practitioner", "Organization", "Location")}}

@@ -19,9 +19,11 @@ from tests.property.oracle_pools import (
     CATEGORY_CS,
     CC_TEXTS,
     CODES,
+    CONDITION_CLINICAL,
     CONFIDENTIALITY,
     DATE_PREFIXES,
     DATE_QUERIES,
+    GOAL_ACHIEVEMENT,
     ID_SYSTEMS,
     ID_VALUES,
     LOINC,
@@ -80,7 +82,7 @@ def token_query(draw, t: Tok, resources: list[dict], found: list) -> str:
 
 
 def _date_texts(n) -> list[str]:
-    if isinstance(n.value, str):
+    if n.type in ("date", "dateTime", "instant"):   # not a string a date parameter selects (occurrenceString)
         return [n.value]
     if n.type == "Period":
         return [n.value[k] for k in ("start", "end") if k in n.value]
@@ -199,7 +201,8 @@ def composite_value(draw, code: str, resources: list[dict]) -> str:
 # and leaves), and value sets of them for :in/:not-in (enumerated, filtered by is-a, excluding, or
 # importing other value sets).
 CONCEPTS = [(CONFIDENTIALITY, c) for c in ("_Confidentiality", "R", "N", "V", "_ConfidentialityByAccessKind")] + \
-    [(ACT_CODE, c) for c in ("_ActEncounterCode", "IMP", "ACUTE", "AMB")] + [(CATEGORY_CS, "vital-signs")]
+    [(ACT_CODE, c) for c in ("_ActEncounterCode", "IMP", "ACUTE", "AMB")] + [(CATEGORY_CS, "vital-signs")] + \
+    [(CONDITION_CLINICAL, c) for c in ("active", "inactive", "resolved")] + [(GOAL_ACHIEVEMENT, "achieved")]
 VALUE_SETS = ["http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification",
               "http://hl7.org/fhir/ValueSet/security-labels",
               "http://terminology.hl7.org/ValueSet/v3-ActEncounterCode",
@@ -207,7 +210,11 @@ VALUE_SETS = ["http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassificat
               "http://hl7.org/fhir/ValueSet/observation-vitalsignresult",
               "http://hl7.org/fhir/ValueSet/encounter-status", "http://hl7.org/fhir/ValueSet/observation-status",
               "http://hl7.org/fhir/ValueSet/appointmentstatus", "http://hl7.org/fhir/ValueSet/medicationrequest-status",
-              "http://hl7.org/fhir/ValueSet/administrative-gender"]
+              "http://hl7.org/fhir/ValueSet/administrative-gender",
+              "http://hl7.org/fhir/ValueSet/condition-clinical", "http://hl7.org/fhir/ValueSet/condition-ver-status",
+              "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical", "http://hl7.org/fhir/ValueSet/goal-achievement",
+              "http://hl7.org/fhir/ValueSet/event-status", "http://hl7.org/fhir/ValueSet/goal-status",
+              "http://hl7.org/fhir/ValueSet/diagnostic-report-status"]
 
 
 def _known_codes(t: Tok, found: list) -> list[tuple[str, str]]:
