@@ -170,6 +170,13 @@ DIRECTORY_SET = ("INSERT INTO id_directory (org_id, resource_type, id, part_ts) 
                  "ON CONFLICT (org_id, resource_type, id) DO UPDATE SET part_ts = EXCLUDED.part_ts")
 DIRECTORY_FIND = "SELECT id FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = ANY($3)"
 DIRECTORY_REMOVE = "DELETE FROM id_directory WHERE org_id = $1 AND resource_type = $2 AND id = $3"
+# The generic types a tenant holds current resources of: a loose index scan of the primary
+# key, one probe per type held.
+GENERIC_TYPES_HELD = ("WITH RECURSIVE t(type) AS ("
+                      f"(SELECT resource_type FROM {STORAGE} WHERE org_id = $1 ORDER BY resource_type LIMIT 1) "
+                      f"UNION ALL SELECT (SELECT resource_type FROM {STORAGE} WHERE org_id = $1 "
+                      "AND resource_type > t.type ORDER BY resource_type LIMIT 1) FROM t WHERE t.type IS NOT NULL) "
+                      "SELECT type FROM t WHERE type IS NOT NULL")
 # A loose index scan: one probe per distinct type, not one row per reference (a large
 # record has thousands of references to its patient, from a dozen types).
 REFS_SOURCE_TYPES = ("WITH RECURSIVE t(type) AS ("

@@ -211,10 +211,14 @@ async def includes(conn: asyncpg.Connection, query: Query, matches: list[tuple[s
     out: list[tuple[str, str, str]] = []
     for round_ in range(MAX_ITERATIONS):
         found: dict[str, list[str]] = {}
-        for inc in search.includes:
-            if round_ > 0 and not inc.iterate:
-                continue
-            rows = await _one_include(conn, inc, frontier, query.request.org_id)
+        active = [inc for inc in search.includes if round_ == 0 or inc.iterate]
+        forward: dict[str, list[ast.Include]] = {}
+        for inc in active:
+            if not inc.reverse:
+                forward.setdefault(inc.source_type, []).append(inc)
+        batches = [await _forward(conn, incs, frontier, query.request.org_id) for incs in forward.values()]
+        batches += [await _one_include(conn, inc, frontier, query.request.org_id) for inc in active if inc.reverse]
+        for rows in batches:
             for type_name, id_, text in await _visible(conn, query.request, rows):
                 if (type_name, id_) not in seen and len(out) < MAX_INCLUDED:
                     seen.add((type_name, id_))
@@ -242,19 +246,26 @@ async def _visible(conn, request: SearchRequest, rows: list[tuple[str, str, str]
     return [r for r in rows if (r[0], r[1]) in kept]
 
 
+async def _forward(conn, incs: list[ast.Include], frontier: dict[str, list[str]], org_id: int):
+    """The rows (type, id, resource) the forward includes of one source type reach from the
+    resources of `frontier`: their references in one statement, then one per target type."""
+    ids = frontier.get(incs[0].source_type)
+    if not ids:
+        return []
+    wanted: dict[str, set[str | None]] = {}   # parameter -> the target types its includes allow
+    for inc in incs:
+        wanted.setdefault(inc.code, set()).add(inc.target_type)
+    by_type: dict[str, list[str]] = {}
+    for code, ref in await execute.resources(conn, include.references_from_all(incs, ids, org_id)):
+        type_name, _, target = ref.partition("/")
+        if type_name in MAPPINGS and "/" not in target and wanted[code] & {None, type_name}:
+            by_type.setdefault(type_name, []).append(target)
+    return [(t, i, text) for t, targets in by_type.items()
+            for i, text in await execute.resources(conn, include.by_id(MAPPINGS[t], sorted(set(targets)), org_id))]
+
+
 async def _one_include(conn, inc: ast.Include, frontier: dict[str, list[str]], org_id: int):
-    """One include's rows (type, id, resource) from the resources of `frontier`."""
-    if not inc.reverse:
-        ids = frontier.get(inc.source_type)
-        if not ids:
-            return []
-        by_type: dict[str, list[str]] = {}
-        for ref in await execute.column(conn, include.references_from(inc, ids, org_id)):
-            type_name, _, target = ref.partition("/")
-            if type_name in MAPPINGS and "/" not in target and inc.target_type in (None, type_name):
-                by_type.setdefault(type_name, []).append(target)
-        return [(t, i, text) for t, targets in by_type.items()
-                for i, text in await execute.resources(conn, include.by_id(MAPPINGS[t], targets, org_id))]
+    """One reverse include's rows (type, id, resource): the resources that refer to `frontier`."""
     targets = [f"{t}/{i}" for t, ids in frontier.items() for i in ids]
     rows = await execute.resources(conn, include.referring(inc, targets, org_id, MAX_INCLUDED))
     return [(inc.source_type, i, text) for i, text in rows]

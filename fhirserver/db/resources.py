@@ -28,6 +28,7 @@ from mappings.sql import (
     DIRECTORY_LOOKUP,
     DIRECTORY_REMOVE,
     DIRECTORY_SET,
+    GENERIC_TYPES_HELD,
     REFS_INCOMING,
     REFS_SOURCE_TYPES,
     SHARED_HISTORY,
@@ -303,6 +304,11 @@ async def type_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, s
     else:
         rows = await conn.fetch(statements(m).type_history, org, since, *key, count)
     return [Stored(r[0], r[1], r[2], r[4], r[3]) for r in rows]
+
+
+async def generic_types_held(conn: asyncpg.Connection, org: int) -> set[str]:
+    """The types on the shared tables (mappings/generic.py) the tenant has current resources of."""
+    return {r[0] for r in await conn.fetch(GENERIC_TYPES_HELD, org)}
 
 
 async def referring_types(conn: asyncpg.Connection, org: int, target_type: str, target_id: str) -> set[str]:

@@ -1,7 +1,8 @@
 """search-system (GET [base]?_type=A,B&..., POST [base]/_search; search.html#searchall).
 
-Each listed type (every type the caller may search, without `_type`) runs the same search
-through the type-level pipeline, and the page takes them one after another: a type's
+Each listed type (every type the caller may search, without `_type`; of the 135 on the shared
+tables only those the tenant holds resources of) runs the same search through the type-level
+pipeline, and the page takes them one after another: a type's
 matches in its own order, then the next type's. The cursor names the type a page starts in
 and that type's own cursor, so paging loses and repeats nothing. A filter must be a
 parameter of every listed type (search.html#searchall): ignoring it for the types that lack
@@ -17,6 +18,7 @@ from starlette.responses import Response
 
 from fhirserver import bundles
 from fhirserver.context import RequestContext
+from fhirserver.db import resources
 from fhirserver.headers import check_body_type
 from fhirserver.interactions import guard, units
 from fhirserver.interactions.search import FORM
@@ -89,6 +91,11 @@ def _count(items: list[tuple[str, str]]) -> int:
     return min(int(raw[-1]), MAX_COUNT) if raw else DEFAULT_COUNT
 
 
+def _cursor_type(cursor: str | None) -> str | None:
+    value = decode_token(cursor) if cursor else None
+    return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else None
+
+
 def _position(types: list[str], cursor: str | None) -> tuple[int, str | None]:
     if cursor is None:
         return 0, None
@@ -110,45 +117,56 @@ class Part:
     extra: tuple[ast.Filter, ...] = ()
 
 
-async def _run(ctx: RequestContext, part: Part, items: list[tuple[str, str]]) -> pipeline.Result:
+def _query(ctx: RequestContext, part: Part, items: list[tuple[str, str]]) -> pipeline.Query:
     m = MAPPINGS[part.type_name]
     request = pipeline.SearchRequest(m, ctx.org_id, tuple(items), strict=ctx.prefer.handling == "strict",
                                      base=ctx.base_url, extra=part.extra, policy=guard.policy(ctx, part.type_name, "s"))
-    query = pipeline.validate(request, pipeline.parse_request(request))
-    return await units.read(ctx, lambda conn: pipeline.run(conn, query))
+    return pipeline.validate(request, pipeline.parse_request(request))
 
 
 async def total_across(ctx: RequestContext, parts: list[Part]) -> int:
     counting = [[(k, v) for k, v in p.items if k not in ("_summary", "_total")] + [("_summary", "count")]
                 for p in parts]
-    return sum([(await _run(ctx, p, items)).total or 0 for p, items in zip(parts, counting)])
+    queries = [_query(ctx, p, items) for p, items in zip(parts, counting)]
+
+    async def count(conn) -> int:
+        return sum([(await pipeline.run(conn, q)).total or 0 for q in queries])
+    return await units.read(ctx, count)
 
 
 async def page_across(ctx: RequestContext, parts: list[Part], count: int, cursor: str | None
                       ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], list | None]:
     """(type, id, JSON) of a page's matches, what they include, and the next page's position:
-    each part's matches in its own order, then the next part's."""
-    rows, included, nxt = [], [], None
+    each part's matches in its own order, then the next part's. One read transaction for the
+    page: one snapshot of every type, and one connection instead of one per type."""
     names = [p.type_name for p in parts]
     start, inner = _position(names, cursor)
-    for i in range(start, len(parts)):
-        page = [(k, v) for k, v in parts[i].items if k != "_total"] + [("_count", str(count - len(rows)))]
-        if i == start and inner is not None:
-            page.append(("_cursor", inner))
-        result = await _run(ctx, parts[i], page)
-        rows += [(names[i], id_, text) for id_, text in result.page.rows]
-        included += result.included
-        if result.page.next is not None:
-            return rows, included, [names[i], result.page.next]
-        if len(rows) >= count:
-            return rows, included, ([names[i + 1], None] if i + 1 < len(parts) else None)
-    return rows, included, nxt
+
+    async def page(conn):
+        rows, included = [], []
+        for i in range(start, len(parts)):
+            items = [(k, v) for k, v in parts[i].items if k != "_total"] + [("_count", str(count - len(rows)))]
+            if i == start and inner is not None:
+                items.append(("_cursor", inner))
+            result = await pipeline.run(conn, _query(ctx, parts[i], items))
+            rows += [(names[i], id_, text) for id_, text in result.page.rows]
+            included += result.included
+            if result.page.next is not None:
+                return rows, included, [names[i], result.page.next]
+            if len(rows) >= count:
+                return rows, included, ([names[i + 1], None] if i + 1 < len(parts) else None)
+        return rows, included, None
+    return await units.read(ctx, page)
 
 
 async def search_system(ctx: RequestContext, items: list[tuple[str, str]] | None = None) -> Response:
     items = list(ctx.params) if items is None else items
     types = _types(ctx, items)
     cursor = next((v for k, v in items if k == "_cursor"), None)
+    if not any(k == "_type" for k, _ in items):   # every type: of the generic ones, those the tenant holds
+        held = await units.read(ctx, lambda conn: resources.generic_types_held(conn, ctx.org_id))
+        kept_type = _cursor_type(cursor)
+        types = [t for t in types if not MAPPINGS[t].storage or t in held or t == kept_type]
     kept = _common(ctx, types, [(k, v) for k, v in items if k not in ("_type", "_count", "_cursor")])
     ctx.effects.query = urlencode(items)
     parts = [Part(t, tuple(kept)) for t in types]
