@@ -68,12 +68,12 @@ def per_type_ddl() -> list[str]:
                    'PRIMARY KEY (org_id, id, version_id)) PARTITION BY LIST (org_id)')
         out.append(f"CREATE INDEX ON {m.history_table} (last_updated)")
         for suffix in catalog.tables(t):
-            side, table = f"{m.table}_{suffix}", BY_SUFFIX[suffix]
+            side, table = m.side_table(suffix), BY_SUFFIX[suffix]
             out.append(f"CREATE TABLE {side} ({head}, {_columns(table)}) PARTITION BY LIST (org_id)")
             out += [f"CREATE INDEX ON {side} {spec.format(key='id')}" for spec in table.indexes]
             out.append(f"CREATE INDEX ON {side} (id)")
             out.append(f"INSERT INTO fhir_side_tables VALUES ('{m.table}', '{side}')")
-        for name in [m.table, m.history_table] + [f"{m.table}_{s}" for s in catalog.tables(t)]:
+        for name in [m.table, m.history_table] + [m.side_table(s) for s in catalog.tables(t)]:
             out += [f"GRANT SELECT, INSERT, UPDATE, DELETE ON {name} TO fhir_app",
                     f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY",
                     f"CREATE POLICY tenant_isolation ON {name} USING ({_RLS}) WITH CHECK ({_RLS})"]

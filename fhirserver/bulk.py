@@ -283,7 +283,8 @@ class Writer:
             records = [((self.org, p.part_ts, p.id) if timed else (self.org, *typed, p.id)) + row
                        for p in batch for row in p.side.get(kind, ())]
             if records:
-                await self.conn.copy_records_to_table(f"{table}_{kind}", columns=key + cols, records=records)
+                side = f"{m.storage}_{kind}" if m.storage else m.side_table(kind)
+                await self.conn.copy_records_to_table(side, columns=key + cols, records=records)
         refs = [(self.org, m.resource_type, p.id, t, i) for p in batch for t, i in p.refs]
         if refs:
             await self.conn.copy_records_to_table(

@@ -56,6 +56,11 @@ class ResourceMapping:
     def history_table(self) -> str:
         return self.table + "_history"
 
+    def side_table(self, suffix: str) -> str:
+        """The side table of one index kind (searchparams.kinds): `observations_tok`. Every
+        statement names side tables through here, so their naming lives in one place."""
+        return f"{self.table}_{suffix}"
+
     def sql_type(self, column: str) -> str:
         """The SQL type of a column (the shared ones included)."""
         for c in self.columns:

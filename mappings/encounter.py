@@ -2,23 +2,17 @@ from mappings.base import Column, ResourceMapping, first_time
 from mappings.extract import (
     end_of,
     first_of,
-    first_token_of,
     last_instant,
     reference_of,
     start_of,
-    tokens_of,
 )
 
 MAPPING = ResourceMapping(
     resource_type="Encounter",
     table="encounters",
     columns=(
-        Column("identifiers", "text[]", tokens_of("identifier")),
         Column("status", "text", first_of("status")),
-        Column("class", "text", first_token_of("class")),
         Column("subject", "text", reference_of("subject"), is_reference=True),
-        Column("practitioner", "text", reference_of("participant.individual", "Practitioner"), is_reference=True),
-        Column("location", "text", reference_of("location.location"), is_reference=True),
         Column("service_provider", "text", reference_of("serviceProvider"), is_reference=True),
         Column("period_start", "timestamptz", start_of("period")),
         Column("period_end", "timestamptz", end_of("period")),

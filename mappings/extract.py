@@ -9,11 +9,9 @@ so they never need to defend against wrong JSON types.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Callable, Iterator
 
 from fhirserver.fhirtime import OPEN_END, interval
-from fhirserver.textfold import normalize_text
 
 Extractor = Callable[[dict], object]
 
@@ -88,16 +86,6 @@ def tokens_of(path: str) -> Extractor:
     return extract
 
 
-def first_token_of(path: str) -> Extractor:
-    """The "system|code" of the first coded value at `path`."""
-    def extract(resource: dict) -> str | None:
-        for v in values(resource, path):
-            for t in _tokens(v):
-                return t
-        return None
-    return extract
-
-
 def mrn_of(resource: dict) -> str | None:
     """The seed's MRN: "system|value" of the first identifier typed MR (v2-0203)."""
     for ident in resource.get("identifier", ()):
@@ -113,25 +101,6 @@ def first_of(path: str) -> Extractor:
     def extract(resource: dict) -> object:
         for v in values(resource, path):
             return v
-        return None
-    return extract
-
-
-def text_first_of(path: str) -> Extractor:
-    """First string at `path`, case- and accent-folded for string search."""
-    def extract(resource: dict) -> str | None:
-        for v in values(resource, path):
-            if isinstance(v, str):
-                return normalize_text(v)
-        return None
-    return extract
-
-
-def number_of(path: str) -> Extractor:
-    def extract(resource: dict) -> Decimal | None:
-        for v in values(resource, path):
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return Decimal(repr(v))
         return None
     return extract
 
@@ -166,14 +135,6 @@ def reference_of(path: str, target_type: str | None = None) -> Extractor:
                 if target_type is None or ref.startswith(target_type + "/"):
                     return ref
         return None
-    return extract
-
-
-def references_of(path: str) -> Extractor:
-    def extract(resource: dict) -> list[str] | None:
-        found = sorted({local_reference(v["reference"]) for v in values(resource, path)
-                        if isinstance(v, dict) and isinstance(v.get("reference"), str)})
-        return found or None
     return extract
 
 

@@ -50,7 +50,7 @@ def _side_inserts(m: ResourceMapping, first: int, part: str) -> tuple[list[str],
         head = "org_id, part_ts, id" if m.time_partitioned else "org_id, id"
         values = f"$1, {part}, $2" if m.time_partitioned else "$1, $2"
         names = ", ".join(name for name, _ in cols)
-        ctes.append(f"ins_{kind} AS (INSERT INTO {m.table}_{kind} ({head}, {names}) "
+        ctes.append(f"ins_{kind} AS (INSERT INTO {m.side_table(kind)} ({head}, {names}) "
                     f"SELECT {values}, * FROM unnest({arrays}))")
         n += len(cols)
     return ctes, n
@@ -58,7 +58,8 @@ def _side_inserts(m: ResourceMapping, first: int, part: str) -> tuple[list[str],
 
 def _side_deletes(m: ResourceMapping) -> list[str]:
     where = f"org_id = $1 AND id = $2{_bounds(m, 3)}"
-    return [f"del_{kind} AS (DELETE FROM {m.table}_{kind} WHERE {where})" for kind in catalog.tables(m.resource_type)]
+    return [f"del_{kind} AS (DELETE FROM {m.side_table(kind)} WHERE {where})"
+            for kind in catalog.tables(m.resource_type)]
 
 
 def _refs_insert(m: ResourceMapping, a: int) -> str:
@@ -116,7 +117,7 @@ def statements(m: ResourceMapping) -> Statements:
     first = 4 if timed else 3
     col_sets = ", ".join(f"{c} = ${first + i}" for i, c in enumerate(m.column_names))
     side_ins, _ = _side_inserts(m, first + len(m.column_names), "$3")
-    side_del = [f"del_{k} AS (DELETE FROM {t}_{k} WHERE {exact})" for k in catalog.tables(m.resource_type)]
+    side_del = [f"del_{k} AS (DELETE FROM {m.side_table(k)} WHERE {exact})" for k in catalog.tables(m.resource_type)]
     # A type with no bound columns (every generic type) rewrites its side rows only.
     rewrite = f"UPDATE {t} SET {col_sets} WHERE {exact}" if col_sets else "SELECT 1"
     reindex = f"WITH {', '.join(side_del + side_ins)} {rewrite}"
@@ -177,6 +178,12 @@ GENERIC_TYPES_HELD = ("WITH RECURSIVE t(type) AS ("
                       f"UNION ALL SELECT (SELECT resource_type FROM {STORAGE} WHERE org_id = $1 "
                       "AND resource_type > t.type ORDER BY resource_type LIMIT 1) FROM t WHERE t.type IS NOT NULL) "
                       "SELECT type FROM t WHERE type IS NOT NULL")
+# What some resources refer to ($1 org, $2 their types, $3 their ids), by the primary key.
+REFS_TARGETS = ("SELECT DISTINCT target_type, target_id FROM resource_refs WHERE org_id = $1 "
+                "AND (source_type, source_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))")
+# What refers to a resource, from the index alone (resource_refs_target_source, 0010).
+REFS_SOURCES = ("SELECT source_type, source_id FROM resource_refs "
+                "WHERE org_id = $1 AND target_type = $2 AND target_id = $3")
 # A loose index scan: one probe per distinct type, not one row per reference (a large
 # record has thousands of references to its patient, from a dozen types).
 REFS_SOURCE_TYPES = ("WITH RECURSIVE t(type) AS ("

@@ -63,10 +63,12 @@ async def explain(conn: asyncpg.Connection, q: Compiled) -> object:
 
 async def column(conn: asyncpg.Connection, q: Compiled) -> list:
     """The first column of every row."""
-    return [r[0] for r in await conn.fetch(q.sql, *q.params)]
+    async with generic_plans(conn, q.generic):
+        return [r[0] for r in await conn.fetch(q.sql, *q.params)]
 
 
 async def resources(conn: asyncpg.Connection, q: Compiled) -> list[tuple[str, str]]:
-    """(id, resource JSON) of every row."""
-    return [(r[0], r[1]) for r in await conn.fetch(q.sql, *q.params)]
+    """(id, resource JSON) of every row (or any two columns)."""
+    async with generic_plans(conn, q.generic):
+        return [(r[0], r[1]) for r in await conn.fetch(q.sql, *q.params)]
 

@@ -31,6 +31,8 @@ from mappings.sql import (
     GENERIC_TYPES_HELD,
     REFS_INCOMING,
     REFS_SOURCE_TYPES,
+    REFS_SOURCES,
+    REFS_TARGETS,
     SHARED_HISTORY,
     Statements,
 )
@@ -309,6 +311,17 @@ async def type_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, s
 async def generic_types_held(conn: asyncpg.Connection, org: int) -> set[str]:
     """The types on the shared tables (mappings/generic.py) the tenant has current resources of."""
     return {r[0] for r in await conn.fetch(GENERIC_TYPES_HELD, org)}
+
+
+async def referring(conn: asyncpg.Connection, org: int, target_type: str, target_id: str) -> list[tuple[str, str]]:
+    """(type, id) of the current resources that refer to `target_type/target_id`."""
+    return [(r[0], r[1]) for r in await conn.fetch(REFS_SOURCES, org, target_type, target_id)]
+
+
+async def referred(conn: asyncpg.Connection, org: int, sources: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(type, id) of the resources here that `sources` (type, id) refer to."""
+    rows = await conn.fetch(REFS_TARGETS, org, [t for t, _ in sources], [i for _, i in sources])
+    return [(r[0], r[1]) for r in rows]
 
 
 async def referring_types(conn: asyncpg.Connection, org: int, target_type: str, target_id: str) -> set[str]:

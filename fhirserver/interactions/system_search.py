@@ -137,8 +137,8 @@ async def total_across(ctx: RequestContext, parts: list[Part]) -> int:
 async def page_across(ctx: RequestContext, parts: list[Part], count: int, cursor: str | None
                       ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]], list | None]:
     """(type, id, JSON) of a page's matches, what they include, and the next page's position:
-    each part's matches in its own order, then the next part's. One read transaction for the
-    page: one snapshot of every type, and one connection instead of one per type."""
+    each part's matches in its own order, then the next part's, all on one connection (reads
+    run in autocommit: each statement sees its own snapshot, as before)."""
     names = [p.type_name for p in parts]
     start, inner = _position(names, cursor)
 
@@ -185,21 +185,35 @@ async def answer(ctx: RequestContext, parts: list[Part], applied: list[tuple[str
     rows, included, nxt = [], [], None
     if count > 0 and summary != "count":
         rows, included, nxt = await page_across(ctx, parts, count, cursor)
+    elements = tuple(e.strip() for e in kept.get("_elements", "").split(",") if e.strip())
+    return searchset(ctx, Page(rows, included, nxt, total), applied, count, cursor, url, summary, elements)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[tuple[str, str, str]]        # (type, id, JSON) of the matches
+    included: list[tuple[str, str, str]]    # what they include (matches and repeats are dropped)
+    next: list | None                       # the next page's position (encoded as its _cursor)
+    total: int | None
+
+
+def searchset(ctx: RequestContext, page: Page, applied: list[tuple[str, str]], count: int, cursor: str | None,
+              url: str, summary: str | None = None, elements: tuple[str, ...] = ()) -> Response:
+    """The searchset Bundle of a page across types; every resource in it is noted as seen."""
     applied = applied + [("_count", str(count))]
     links = [{"relation": "self", "url": bundles.link(url, applied + ([("_cursor", cursor)] if cursor else []))}]
-    if nxt is not None:
-        links.append({"relation": "next", "url": bundles.link(url, applied + [("_cursor", encode_token(nxt))])})
-    for type_name, id_, text in rows:
+    if page.next is not None:
+        links.append({"relation": "next", "url": bundles.link(url, applied + [("_cursor", encode_token(page.next))])})
+    for type_name, id_, text in page.rows:
         ctx.effects.saw(type_name, id_, text)
-    seen, extra = {(t, i) for t, i, _ in rows}, []
-    for type_name, id_, text in included:
+    seen, extra = {(t, i) for t, i, _ in page.rows}, []
+    for type_name, id_, text in page.included:
         if (type_name, id_) not in seen:
             seen.add((type_name, id_))
             extra.append((type_name, id_, text))
             ctx.effects.saw(type_name, id_, text)
-    elements = tuple(e.strip() for e in kept.get("_elements", "").split(",") if e.strip())
-    matches = [(t, i, project(text, summary, elements)) for t, i, text in rows]
-    bundle = bundles.typed_searchset(ctx.base_url, matches, links, total, extra)
+    matches = [(t, i, project(text, summary, elements)) for t, i, text in page.rows]
+    bundle = bundles.typed_searchset(ctx.base_url, matches, links, page.total, extra)
     return fhir(json_bytes(bundle), media_type=ctx.media_type, pretty=ctx.pretty)
 
 

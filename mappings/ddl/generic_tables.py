@@ -86,7 +86,7 @@ def type_views() -> list[str]:
         out += _view(m.history_table, f"{STORAGE}_history", t,
                      ["org_id", "id", "version_id", "verb", "part_ts", "last_updated", "resource"])
         for suffix in catalog.tables(t):
-            names.append(f"{m.table}_{suffix}")
+            names.append(m.side_table(suffix))
             out += _view(names[-1], f"{STORAGE}_{suffix}", t, ["org_id", "id", *kinds[suffix].names])
         out.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(names)} TO fhir_app;")
     return out

@@ -34,7 +34,7 @@ def side_tables() -> list[tuple[str, str, bool]]:
     for resource_type in sorted(SEED):
         m = SEED[resource_type]
         for kind in catalog.tables(resource_type):
-            out.append((m.table, f"{m.table}_{kind}", m.time_partitioned))
+            out.append((m.table, m.side_table(kind), m.time_partitioned))
     return out
 
 

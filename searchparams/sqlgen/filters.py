@@ -49,7 +49,7 @@ def _side(sc: Scope, suffix: str, param: str, body: str | None) -> str:
     if sc.m.time_partitioned:
         join += f" AND {s}.part_ts = {sc.alias}.part_ts" + _bounded(s, sc)
     cond = f" AND ({body.replace('{s}', s)})" if body else ""
-    return (f"EXISTS (SELECT 1 FROM {sc.m.table}_{suffix} {s} WHERE {join} "
+    return (f"EXISTS (SELECT 1 FROM {sc.m.side_table(suffix)} {s} WHERE {join} "
             f"AND {s}.param = {sc.p.add(param)}{cond})")
 
 
@@ -60,7 +60,7 @@ def driving_rows(sc: Scope, c: ast.Clause, lo: str, hi: str) -> str:
     prm = catalog.supported(sc.m.resource_type)[c.code]
     s = sc.names.next("s")
     body = _or([prm.kind.match(prm, v, None, sc.p) for v in c.values]).replace("{s}", s)
-    return (f"SELECT DISTINCT {s}.id, {s}.part_ts FROM {sc.m.table}_{prm.kind.side.suffix} {s} "
+    return (f"SELECT DISTINCT {s}.id, {s}.part_ts FROM {sc.m.side_table(prm.kind.side.suffix)} {s} "
             f"WHERE {s}.org_id = {sc.org} "
             f"AND {s}.param = {sc.p.add(prm.code)} AND ({body}){_bounded(s, sc)} AND {s}.part_ts >= {lo} "
             f"AND {s}.part_ts < {hi} OFFSET 0")
@@ -139,7 +139,7 @@ def _hierarchy(sc: Scope, c: ast.Clause) -> str:
         if type_name not in MAPPINGS:   # a type not stored here has no links to follow: the named ones only
             selects.append(f"(SELECT {sc.p.add(type_name + '/')} || unnest({sc.p.add(ids, 'text[]')}))")
             continue
-        side, h = f"{MAPPINGS[type_name].table}_{reference.TABLE.suffix}", sc.names.next("h")
+        side, h = MAPPINGS[type_name].side_table(reference.TABLE.suffix), sc.names.next("h")
         param, prefix = sc.p.add(catalog.hierarchy(type_name)), sc.p.add(type_name + "/")
         if c.modifier == "below":
             step = f"SELECT x.id FROM {side} x JOIN {h} ON x.target = {prefix} || {h}.id"

@@ -7,7 +7,7 @@ A reference a mapping binds to a column is read from that column; any other from
 type's reference side table (`<table>_ref`), matched on the month too where the type is
 month-partitioned, so its partitions are paired.
 
-Rows of a month-partitioned type are looked up by id in their own month (`_by_month`): the
+Rows of a month-partitioned type are looked up by id in their own month (`rows_by_id`): the
 month a server id names, or the id directory's for the others, as a read by id finds them.
 `id = ANY(ids)` alone probes every month partition of the tenant for every id: on five years
 of observations, 60 index probes where one does.
@@ -24,7 +24,7 @@ from searchparams.sqlgen.params import Params
 from searchparams.sqlgen.select import Compiled
 
 
-def _by_month(m: ResourceMapping, alias: str, ids: list[str], org: str, p: Params) -> tuple[str, str]:
+def rows_by_id(m: ResourceMapping, alias: str, ids: list[str], org: str, p: Params) -> tuple[str, str]:
     """(FROM item, condition) selecting the rows `alias` of `m` whose ids are `ids`; for a
     month-partitioned type each id probes its own month (PostgreSQL prunes the partitions
     per id, at run time)."""
@@ -47,7 +47,7 @@ def references_from_all(incs: list[ast.Include], ids: list[str], org_id: int) ->
     source = MAPPINGS[incs[0].source_type]
     p = Params()
     org = p.add(org_id)
-    rows, where = _by_month(source, "a", ids, org, p)
+    rows, where = rows_by_id(source, "a", ids, org, p)
     branches, side = [], []
     for code in dict.fromkeys(inc.code for inc in incs):
         b = binding(source.resource_type, code)
@@ -57,11 +57,12 @@ def references_from_all(incs: list[ast.Include], ids: list[str], org_id: int) ->
             side.append(code)
     if side:
         month = " AND s.part_ts = a.part_ts" if source.time_partitioned else ""
-        branches.append(f"SELECT s.param, s.target FROM {source.table}_ref s WHERE s.org_id = {org} "
+        branches.append(f"SELECT s.param, s.target FROM {source.side_table('ref')} s WHERE s.org_id = {org} "
                         f"AND s.id = a.id{month} AND s.param = ANY({p.add(side)})")
     # Each row is found once, then unpivoted: its bound columns and its side rows.
     return Compiled(f"SELECT v.param, v.target FROM {rows} CROSS JOIN LATERAL ({' UNION ALL '.join(branches)}) "
-                    f"v(param, target) WHERE {where} AND v.target IS NOT NULL", tuple(p.values))
+                    f"v(param, target) WHERE {where} AND v.target IS NOT NULL", tuple(p.values),
+                    generic=source.time_partitioned)
 
 
 def referring(inc: ast.Include, targets: list[str], org_id: int, limit: int) -> Compiled:
@@ -76,7 +77,7 @@ def referring(inc: ast.Include, targets: list[str], org_id: int, limit: int) -> 
                         f"AND {b.column} = ANY({wanted}) ORDER BY id LIMIT {most}", tuple(p.values))
     month = " AND s.part_ts = a.part_ts" if source.time_partitioned else ""
     return Compiled(f"SELECT a.id, a.resource FROM {source.table} a WHERE a.org_id = {org} AND EXISTS ("
-                    f"SELECT 1 FROM {source.table}_ref s WHERE s.org_id = {org} AND s.id = a.id{month} "
+                    f"SELECT 1 FROM {source.side_table('ref')} s WHERE s.org_id = {org} AND s.id = a.id{month} "
                     f"AND s.param = {p.add(inc.code)} AND s.target = ANY({wanted})) ORDER BY a.id LIMIT {most}",
                     tuple(p.values))
 
@@ -84,5 +85,6 @@ def referring(inc: ast.Include, targets: list[str], org_id: int, limit: int) -> 
 def by_id(m: ResourceMapping, ids: list[str], org_id: int) -> Compiled:
     """(id, resource) of the resources `ids` of type `m`, in id order (forward include's targets)."""
     p = Params()
-    rows, where = _by_month(m, "a", ids, p.add(org_id), p)
-    return Compiled(f"SELECT a.id, a.resource FROM {rows} WHERE {where} ORDER BY a.id", tuple(p.values))
+    rows, where = rows_by_id(m, "a", ids, p.add(org_id), p)
+    return Compiled(f"SELECT a.id, a.resource FROM {rows} WHERE {where} ORDER BY a.id", tuple(p.values),
+                    generic=m.time_partitioned)

@@ -29,6 +29,10 @@ class Compiled:
     params: tuple
     sort_width: int = 0      # how many sort-key columns follow (id, resource) in each row
     plan: Plan | None = None
+    # Run on a cached generic plan (fhirserver/db/tenancy.generic_plans): lookups by id in
+    # their own months prune month partitions at run time, and planning every month
+    # partition afresh for a handful of ids cost more than running the statement.
+    generic: bool = False
 
 
 def _where(m: ResourceMapping, search: ast.Search, plan: Plan, p: Params, skip: int | None = None
@@ -61,7 +65,7 @@ def _sort_expression(m: ResourceMapping, key: ast.SortKey, org: str, p: Params) 
     low, high = kind.sort_columns
     agg = f"max(s.{high})" if key.descending else f"min(s.{low})"
     part = f" AND s.part_ts = {ALIAS}.part_ts" if m.time_partitioned else ""
-    return (f"(SELECT {agg} FROM {m.table}_{kind.side.suffix} s WHERE s.org_id = {org} AND s.id = {ALIAS}.id{part} "
+    return (f"(SELECT {agg} FROM {m.side_table(kind.side.suffix)} s WHERE s.org_id = {org} AND s.id = {ALIAS}.id{part} "
             f"AND s.param = {p.add(key.code)})")
 
 

@@ -16,7 +16,8 @@ def _code(r) -> str:
 
 
 async def _count(owner, family: str) -> int:
-    return await owner.fetchval("SELECT count(*) FROM patients WHERE family = lower($1)", family)
+    return await owner.fetchval("SELECT count(*) FROM patients_str WHERE param = 'family' AND norm = lower($1)",
+                                family)
 
 
 async def test_a_retry_with_the_same_key_gets_the_first_answer_and_makes_nothing(fhir, http, owner):

@@ -55,6 +55,10 @@ async def test_everything_gives_back_exactly_the_record_page_by_page(fhir, recor
         pages += 1
     assert pages > 10 and len(matches) == len(set(matches))   # paged, no match repeated
     assert found == set(stored)   # what a page refers to comes with it (includes may repeat)
+    members = {s for s in stored if s[0] not in ("Organization", "Practitioner")}   # these are only referred to
+    assert set(matches) == members
+    total = (await fhir.get(f"/Patient/{pid}/$everything", params={"_count": "0"})).json()
+    assert total["total"] == len(members) and "entry" not in total
 
 
 @pytest.mark.skipif(not SHARED, reason="the shared Synthea sample is not on this machine")

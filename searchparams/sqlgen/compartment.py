@@ -1,0 +1,41 @@
+"""The statement that tells which of a record's candidate resources are in a compartment.
+
+$everything takes its candidates from the reference index (every resource that refers to
+the patient, from resource_refs); a candidate is a member when it refers to the patient
+through one of the compartment's parameters for its type (R4 CompartmentDefinition), which
+is the same test a compartment search makes, here on a few known ids probed in their own
+months rather than on the whole tenant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from mappings.base import ResourceMapping
+from mappings.bindings import Ref, binding
+from searchparams.sqlgen.include import rows_by_id
+from searchparams.sqlgen.params import Params
+from searchparams.sqlgen.select import Compiled
+
+
+def members(m: ResourceMapping, owner: str, params: list[str], ids: list[str], org_id: int,
+            since: datetime | None) -> Compiled:
+    """Those of `ids` that refer to `owner` ("Patient/1") through one of `params`, changed at
+    or after `since` when given, in id order."""
+    p = Params()
+    org, target = p.add(org_id), p.add(owner)
+    rows, where = rows_by_id(m, "a", ids, org, p)
+    tests, side = [], []
+    for code in params:
+        b = binding(m.resource_type, code)
+        if isinstance(b, Ref):
+            tests.append(f"a.{b.column} = {target}")
+        else:
+            side.append(code)
+    if side:
+        month = " AND s.part_ts = a.part_ts" if m.time_partitioned else ""
+        tests.append(f"EXISTS (SELECT 1 FROM {m.side_table('ref')} s WHERE s.org_id = {org} AND s.id = a.id{month} "
+                     f"AND s.param = ANY({p.add(side)}) AND s.target = {target})")
+    changed = f" AND a.last_updated >= {p.add(since)}" if since is not None else ""
+    return Compiled(f"SELECT a.id FROM {rows} WHERE {where} AND ({' OR '.join(tests)}){changed} ORDER BY a.id",
+                    tuple(p.values), generic=m.time_partitioned)
