@@ -110,7 +110,7 @@ class Server:
 
 
 def generated_database(data: Path, patients: int, pg_port: int, database: str, workers: int,
-                       clinical: bool = False):
+                       clinical: bool = False, large: int = 0):
     """A fresh generated dataset in `data`, loaded into an embedded PostgreSQL of its own:
     (the cluster, to stop; the DSN). `clinical`: whole records (bench/generate_clinical.py)."""
     async def migrated(dsn: str) -> None:
@@ -120,7 +120,7 @@ def generated_database(data: Path, patients: int, pg_port: int, database: str, w
         finally:
             await conn.close()
     shutil.rmtree(data, ignore_errors=True)
-    generate(data / "generated", patients, 1, clinical=clinical)
+    generate(data / "generated", patients, 1, clinical=clinical, large=large)
     cluster = EmbeddedPostgres(data / "pg", port=pg_port)
     dsn = asyncio.run(ensure_database(cluster.start(), database))
     try:

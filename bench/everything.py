@@ -10,7 +10,8 @@ client at a time, each request's record read to its end (every `next` link follo
   without $everything would, without the referenced resources;
 - the HTTP floor: `GET /healthz`.
 Patients: "typical" draws from the middle half of org-1's patients by record size, "large"
-is the largest record of the tenant.
+is the largest record of the tenant: one patient added twenty times as active as the mean
+(generate(large=1)), a record of several thousand resources.
 
 Run: .venv/bin/python bench/everything.py [--patients 200] [--duration 20]
 Writes bench/results/everything.json and bench/results/everything.md (--scratch: prints only).
@@ -84,7 +85,7 @@ def main(args) -> None:
     started = time.perf_counter()
     data = Path(args.data_dir).resolve()
     cluster, dsn = generated_database(data, args.patients, args.pg_port, "fhireverything", args.workers,
-                                      clinical=True)
+                                      clinical=True, large=1)
     try:
         records = asyncio.run(_records(dsn))
         n = len(records)

@@ -48,6 +48,7 @@ TYPES = (
     "Claim",
     "AuditEvent",
 )
+LARGE = 20   # activity factor of the patients `generate(large=...)` adds
 MEANS = {"Encounter": 20, "Observation": 100, "Appointment": 25, "MedicationRequest": 50, "Claim": 17, "AuditEvent": 40}
 YEARS = 5
 LOINC = "http://loinc.org"
@@ -267,7 +268,8 @@ class Generator:
         """Heavy-tailed activity with mean about 1: most patients near it, a few far above."""
         return min(self.rnd.lognormvariate(-0.5, 1.0), 60.0)
 
-    def patient(self, org: Org, n: int) -> list[dict]:
+    def patient(self, org: Org, n: int, factor: float | None = None) -> list[dict]:
+        """`factor`: the patient's activity, drawn (heavy-tailed, mean about 1) unless given."""
         rnd = self.rnd
         gender = rnd.choice(("male", "female"))
         birth = self._when(self.end - timedelta(days=365 * 95), self.end - timedelta(days=30))
@@ -293,7 +295,7 @@ class Generator:
                 ],
             }
         ]
-        factor = self._factor()
+        factor = self._factor() if factor is None else factor
         counts = {k: max(0, round(rnd.expovariate(1 / (v * factor)))) for k, v in MEANS.items()}
         since = max(self.start, birth)
         encounters = []
@@ -456,9 +458,11 @@ class Generator:
 
 
 def generate(out: Path, patients: int, seed: int, end: datetime | None = None, progress=None,
-             clinical: bool = False) -> dict[str, int]:
+             clinical: bool = False, large: int = 0) -> dict[str, int]:
     """Write the dataset; return resource counts by type. `clinical`: the rest of each record too
-    (bench/generate_clinical.py), the seed types' data unchanged."""
+    (bench/generate_clinical.py), the seed types' data unchanged. `large`: that many more
+    patients in the first organisation, after the others, each LARGE times as active as the mean
+    (records of thousands of resources, which a few hundred drawn patients rarely reach)."""
     gen = Generator(patients, seed, end or datetime(2026, 1, 1, tzinfo=timezone.utc), clinical)
     types = TYPES + (CLINICAL_TYPES if clinical else ())
     counts = {t: 0 for t in types}
@@ -467,7 +471,8 @@ def generate(out: Path, patients: int, seed: int, end: datetime | None = None, p
         folder.mkdir(parents=True, exist_ok=True)
         files = {t: open(folder / f"{t}.ndjson", "wb") for t in types}
         try:
-            batches = chain([gen.organisation(org)], (gen.patient(org, n) for n in range(org.patients)))
+            batches = chain([gen.organisation(org)], (gen.patient(org, n) for n in range(org.patients)),
+                            (gen.patient(org, org.patients + n, LARGE) for n in range(large if org.index == 0 else 0)))
             for batch in batches:
                 for resource in batch:
                     files[resource["resourceType"]].write(orjson.dumps(resource) + b"\n")
@@ -487,13 +492,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="generated")
     parser.add_argument("--end", help="last day of the five years of data (default 2026-01-01T00:00:00+00:00)")
+    parser.add_argument("--large", type=int, default=0, help="that many very active patients more in org-1")
     parser.add_argument("--clinical", action="store_true",
                         help="the rest of each record too: conditions, procedures, immunizations, ...")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with tqdm(unit=" resources", unit_scale=True, desc="generating") as bar:
         end = datetime.fromisoformat(args.end) if args.end else None
-        counts = generate(Path(args.out), args.patients, args.seed, end, bar.update, args.clinical)
+        counts = generate(Path(args.out), args.patients, args.seed, end, bar.update, args.clinical, args.large)
     total = sum(counts.values())
     rate = total / (time.perf_counter() - started)
     print(f"wrote {total} resources ({rate:.0f}/s) to {args.out}: "

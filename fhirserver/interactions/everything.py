@@ -131,7 +131,7 @@ async def _record(conn, ctx: RequestContext, owner: str, id_: str, types: list[s
             candidates[type_name].add(source)
     order = {t: n for n, t in enumerate(types)}
     after = _record_position(cursor, order)
-    members: list[tuple[str, str]] = []
+    members: list[tuple[str, str, str]] = []   # (type, id, JSON)
     for t in types:   # in page order, from the cursor on, until the page and one more are found
         if after is not None and order[t] < after[0]:
             continue
@@ -145,27 +145,25 @@ async def _record(conn, ctx: RequestContext, owner: str, id_: str, types: list[s
         while ids:   # a chunk at a time, about as many as the page still needs
             size = max(count + 1 - len(members), 50) if count else len(ids)
             chunk, ids = ids[:size], ids[size:]
-            found = await _members_of(conn, ctx, m, owner, id_, chunk, since)
-            members += [(t, i) for i in found]
+            members += [(t, i, text) for i, text in await _members_of(conn, ctx, m, owner, id_, chunk, since,
+                                                                          with_resource=count > 0)]
             if count and len(members) > count:
                 break
     if count == 0:
         return Page([], [], None, len(members))
-    page, more = members[:count], len(members) > count
-    rows = await _fetch(conn, ctx, page)
+    rows, more = members[:count], len(members) > count
+    page = [(t, i) for t, i, _ in rows]
     shown = set(page)
     referred = [r for r in await resources.referred(conn, org, page) if r not in shown and r[0] in MAPPINGS]
-    return Page(rows, await _fetch(conn, ctx, referred, confine=True), ["record", *page[-1]] if more else None, None)
+    return Page(rows, await _fetch(conn, ctx, referred), ["record", *page[-1]] if more else None, None)
 
 
-async def _fetch(conn, ctx: RequestContext, wanted: list[tuple[str, str]], confine: bool = False
-                 ) -> list[tuple[str, str, str]]:
-    """(type, id, JSON) of `wanted`, type by type; with `confine`, only what the caller may read
-    (the members were confined when they were found)."""
+async def _fetch(conn, ctx: RequestContext, wanted: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(type, id, JSON) of `wanted`, type by type, of what the caller may read."""
     out = []
     for t in dict.fromkeys(t for t, _ in wanted):
         m, ids = MAPPINGS[t], sorted({i for u, i in wanted if u == t})
-        confinement = ctx.access.confinement(t, "rs") if confine and ctx.access is not None else None
+        confinement = ctx.access.confinement(t, "rs") if ctx.access is not None else None
         if confinement is not None:
             ids = await pipeline.visible_ids(conn, pipeline.SearchRequest(m, ctx.org_id, extra=(confinement,)), ids)
         out += [(t, i, text) for i, text in await execute.resources(conn, include.by_id(m, ids, ctx.org_id))]
@@ -173,18 +171,21 @@ async def _fetch(conn, ctx: RequestContext, wanted: list[tuple[str, str]], confi
 
 
 async def _members_of(conn, ctx: RequestContext, m: ResourceMapping, owner: str, id_: str, ids: list[str],
-                      since: datetime | None) -> list[str]:
-    """Those of `ids` (sorted) in the compartment of owner/id_, changed since `since`, that the
-    caller may search; the owner itself is one when it is among them."""
+                      since: datetime | None, with_resource: bool) -> list[tuple[str, str | None]]:
+    """(id, JSON) of those of `ids` (sorted) in the compartment of owner/id_, changed since
+    `since`, that the caller may search; the owner itself is one when it is among them."""
     others = [i for i in ids if not (m.resource_type == owner and i == id_)]
-    found = await execute.column(conn, compartment.members(m, f"{owner}/{id_}", _params(owner, m.resource_type),
-                                                           others, ctx.org_id, since)) if others else []
+    found = await execute.resources(conn, compartment.members(
+        m, f"{owner}/{id_}", _params(owner, m.resource_type), others, ctx.org_id, since, with_resource)) \
+        if others else []
     if len(others) < len(ids):
         me = await resources.read(conn, m, ctx.org_id, id_)
-        found += [id_] if since is None or me.last_updated >= since else []
+        found += [(id_, me.resource)] if since is None or me.last_updated >= since else []
     confinement = ctx.access.confinement(m.resource_type, "s") if ctx.access is not None else None
     if confinement is not None and found:
-        found = await pipeline.visible_ids(conn, pipeline.SearchRequest(m, ctx.org_id, extra=(confinement,)), found)
+        kept = set(await pipeline.visible_ids(conn, pipeline.SearchRequest(m, ctx.org_id, extra=(confinement,)),
+                                              [i for i, _ in found]))
+        found = [(i, text) for i, text in found if i in kept]
     return sorted(found)
 
 

@@ -19,9 +19,10 @@ from searchparams.sqlgen.select import Compiled
 
 
 def members(m: ResourceMapping, owner: str, params: list[str], ids: list[str], org_id: int,
-            since: datetime | None) -> Compiled:
-    """Those of `ids` that refer to `owner` ("Patient/1") through one of `params`, changed at
-    or after `since` when given, in id order."""
+            since: datetime | None, with_resource: bool = True) -> Compiled:
+    """(id, resource) of those of `ids` that refer to `owner` ("Patient/1") through one of
+    `params`, changed at or after `since` when given, in id order (resource NULL unless
+    `with_resource`: a count needs only the ids)."""
     p = Params()
     org, target = p.add(org_id), p.add(owner)
     rows, where = rows_by_id(m, "a", ids, org, p)
@@ -37,5 +38,6 @@ def members(m: ResourceMapping, owner: str, params: list[str], ids: list[str], o
         tests.append(f"EXISTS (SELECT 1 FROM {m.side_table('ref')} s WHERE s.org_id = {org} AND s.id = a.id{month} "
                      f"AND s.param = ANY({p.add(side)}) AND s.target = {target})")
     changed = f" AND a.last_updated >= {p.add(since)}" if since is not None else ""
-    return Compiled(f"SELECT a.id FROM {rows} WHERE {where} AND ({' OR '.join(tests)}){changed} ORDER BY a.id",
-                    tuple(p.values), generic=m.time_partitioned)
+    resource = "a.resource" if with_resource else "NULL::text"
+    return Compiled(f"SELECT a.id, {resource} FROM {rows} WHERE {where} AND ({' OR '.join(tests)}){changed} "
+                    "ORDER BY a.id", tuple(p.values), generic=m.time_partitioned)
