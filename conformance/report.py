@@ -37,8 +37,13 @@ def _score(results: list[Result]) -> Score:
     return Score(count[PASSED], count[PASSED] + count[FAILED], count[NOT_CLAIMED])
 
 
+def _link(section: str) -> str:
+    """A section of the R4 spec, or a page of another spec (US Core) named by its full address."""
+    return section if section.startswith(("http://", "https://")) else SPEC + section
+
+
 def _entry(r: Result) -> dict:
-    return {"id": r.check.id, "group": r.check.group, "title": r.check.title, "section": SPEC + r.check.section,
+    return {"id": r.check.id, "group": r.check.group, "title": r.check.title, "section": _link(r.check.section),
             "status": r.status, "message": r.message, "seconds": round(r.seconds, 3),
             "request": {"method": r.exchange.method, "url": r.exchange.url} if r.exchange else None,
             "response": {"status": r.exchange.status, "excerpt": r.exchange.excerpt} if r.exchange else None}
@@ -70,7 +75,7 @@ def write_junit(path: Path, results: list[Result]) -> None:
 
 
 def _evidence(r: Result) -> str:
-    lines = [f"{r.check.title}", f"spec: {SPEC}{r.check.section}", f"why: {r.message}"]
+    lines = [f"{r.check.title}", f"spec: {_link(r.check.section)}", f"why: {r.message}"]
     if r.exchange:
         lines += [f"request: {r.exchange.method} {r.exchange.url}", f"response: HTTP {r.exchange.status}",
                   f"body: {r.exchange.excerpt}"]
@@ -86,7 +91,7 @@ def write_markdown(path: Path, results: list[Result], header: dict) -> None:
     failures = [r for r in results if r.status == FAILED]
     lines += ["", f"## Failures ({len(failures)})", ""]
     for r in failures:
-        lines += [f"### `{r.check.id}`: {r.check.title}", "", f"- spec: [{r.check.section}]({SPEC}{r.check.section})",
+        lines += [f"### `{r.check.id}`: {r.check.title}", "", f"- spec: [{r.check.section}]({_link(r.check.section)})",
                   f"- why: {r.message}"]
         if r.exchange:
             excerpt = r.exchange.excerpt.replace("`", "'")

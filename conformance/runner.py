@@ -10,8 +10,11 @@ from conformance.checks import FAILED, NOT_CLAIMED, PASSED, REGISTRY, Check, Fai
 from conformance.context import Context
 from conformance.groups import GROUPS
 
-# Types the suite writes, the referring ones first so that deleting them frees the others.
-WRITTEN_TYPES = ("Observation", "Patient")
+# Types the suite writes, the referring ones first so that deleting them frees the others: a run
+# starts by removing what a kept run with its seed left of these, and always ends with them.
+WRITTEN_TYPES = ("Observation", "DiagnosticReport", "DocumentReference", "MedicationRequest", "Condition",
+                 "AllergyIntolerance", "Immunization", "Procedure", "Goal", "CarePlan", "CareTeam", "Device",
+                 "Encounter", "PractitionerRole", "Practitioner", "Organization", "Location", "Patient")
 
 
 def selected(groups: tuple[str, ...]) -> list[Check]:
@@ -45,7 +48,9 @@ def run_check(ctx: Context, check: Check) -> Result:
 def remove_run_data(ctx: Context, types: list[str]) -> list[str]:
     """Delete every resource carrying this run's tag, of these types; the problems met, if any."""
     problems = []
-    ordered = [t for t in WRITTEN_TYPES if t in types] + [t for t in dict.fromkeys(types) if t not in WRITTEN_TYPES]
+    # Others the run made, the last made first (a resource is made after what it refers to).
+    others = [t for t in reversed(list(dict.fromkeys(types))) if t not in WRITTEN_TYPES]
+    ordered = others + [t for t in WRITTEN_TYPES if t in types]
     for _ in range(3):   # a delete refused while something still refers to it may pass next time
         left = 0
         for resource_type in ordered:

@@ -109,6 +109,18 @@ def date_gt_one_too_many(request, response, transport):
     return replaced(response, body={**bundle, "entry": bundle.get("entry", []) + intruder})
 
 
+def date_ge_as_gt(request, response, transport):
+    """A date search with `ge` answers what `gt` finds (the day itself is lost)."""
+    bundle = _searchset(response)
+    dated = [k for k, v in request.url.params.multi_items() if "date" in k and v.startswith("ge")]
+    if bundle is None or not dated:
+        return response
+    params = [(k, "gt" + v[2:] if k in dated else v) for k, v in request.url.params.multi_items()]
+    other = transport.real(httpx.Request("GET", request.url.copy_with(params=params), headers=request.headers))
+    transport.applied += 1
+    return replaced(response, body={**bundle, "entry": (_searchset(other) or {}).get("entry", [])})
+
+
 def drop_included(request, response, transport):
     """A search with _include or _revinclude answers its matches without what they bring along."""
     bundle = _searchset(response)

@@ -19,6 +19,8 @@ CASES = [
     (faults.drop_included, "search", "search.revinclude", "search.mode=include entries: missing"),
     (faults.history_oldest_first, "history", "history.instance", "request.method"),
     (faults.sort_ignored_within_page, "search", "search.sort.ascending", "in the order"),
+    (faults.drop_one_search_entry, "uscore", "uscore.observation-lab.patient+category", "missing"),
+    (faults.date_ge_as_gt, "uscore", "uscore.condition.patient+onset-date-ge", "missing"),
 ]
 
 
