@@ -85,9 +85,10 @@ class Clinical:
             r = base("DiagnosticReport", when, enc)
             r.update({"status": "final", "category": [_cc("http://terminology.hl7.org/CodeSystem/v2-0074", "LAB")],
                       "code": _cc("http://loinc.org", code, display), "effectiveDateTime": self._ts(when),
-                      "issued": self._ts(when + timedelta(hours=2)),
-                      "result": [{"reference": f"Observation/{o}"}
-                                 for o in rnd.sample(observations, min(len(observations), 4))]})
+                      "issued": self._ts(when + timedelta(hours=2))})
+            if observations:   # FHIR has no empty arrays
+                picked = rnd.sample(observations, min(len(observations), 4))
+                r["result"] = [{"reference": f"Observation/{o}"} for o in picked]
             out.append(r)
         for _ in range(counts["ExplanationOfBenefit"]):
             enc, when = at_encounter()

@@ -8,7 +8,8 @@
    for these rows.
 
 Run: .venv/bin/python bench/load.py [--patients 1000] [--workers 2] [--copy-connections 1]
-Writes bench/results/load.json and bench/results/load.md.
+Writes bench/results/load.json and bench/results/load.md. With --clinical instead: the same
+patients with and without the other clinical types, results/load-clinical.md.
 """
 
 from __future__ import annotations
@@ -82,9 +83,9 @@ async def raw_copy(dsn: str, rows_prepared: list, connections: int) -> tuple[int
     return rows, spent
 
 
-async def database(data: Path, settings: dict | None = None) -> tuple[str, EmbeddedPostgres]:
+async def database(data: Path, settings: dict | None = None, name: str = "fhirload") -> tuple[str, EmbeddedPostgres]:
     cluster = EmbeddedPostgres(data / "pg", port=54402, extra_settings=settings)
-    dsn = await ensure_database(cluster.start(), "fhirload")
+    dsn = await ensure_database(cluster.start(), name)
     conn = await asyncpg.connect(dsn)
     await migrate(conn)
     await conn.close()
@@ -92,6 +93,8 @@ async def database(data: Path, settings: dict | None = None) -> tuple[str, Embed
 
 
 def main(args) -> None:
+    if args.clinical:
+        return clinical(args)
     data = Path(args.data_dir).resolve()
     out = data / "generated"
     shutil.rmtree(data, ignore_errors=True)
@@ -130,6 +133,42 @@ def main(args) -> None:
     print(md)
 
 
+def clinical(args) -> None:
+    """Whole records beside the seed types alone, the same patients, loaded one after the other
+    into databases of their own: what the other clinical types cost the loader."""
+    data = Path(args.data_dir).resolve()
+    shutil.rmtree(data, ignore_errors=True)
+    rows, generated = [], {}
+    # Each twice, alternating: the first load of a run was slower whatever it loaded.
+    for n, (label, whole) in enumerate((("seed types only", False), ("whole records", True)) * 2):
+        out = data / ("generated-whole" if whole else "generated-seed")
+        if whole not in generated:
+            generated[whole] = sum(generate(out, args.patients, args.seed, clinical=whole).values())
+        dsn, cluster = asyncio.run(database(data, None, f"fhir{'whole' if whole else 'seed'}{n}"))
+        try:
+            t = time.perf_counter()
+            stats = run_load(dsn, [str(out)], None, data / f"rejects-{n}.ndjson", args.workers,
+                             data / f"state-{n}")
+            spent = time.perf_counter() - t
+        finally:
+            cluster.stop()
+        rows.append({"data": f"{label} ({'first' if n < 2 else 'second'} load)", "resources": generated[whole],
+                     "loaded": stats.loaded,
+                     "rejected": stats.rejected, "load_s": round(spent, 1), "load_per_s": round(stats.loaded / spent)})
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+              "patients": args.patients, "workers": args.workers, "rows": rows}
+    (RESULTS / "load-clinical.json").write_text(json.dumps(report, indent=2))
+    md = (f"Run {report['date']} on {report['machine']['cores']} cores: {args.patients} patients, "
+          f"`fhirserver load` end to end with {args.workers} workers, the same patients without and with "
+          "the other clinical types (bench/generate_clinical.py), each into a fresh database, "
+          "alternating, twice.\n\n"
+          "| data | resources | rejected | load s | resources/s |\n|---|---:|---:|---:|---:|\n"
+          + "".join(f"| {r['data']} | {r['resources']} | {r['rejected']} | {r['load_s']} | {r['load_per_s']} |\n"
+                    for r in rows))
+    (RESULTS / "load-clinical.md").write_text(md)
+    print(md)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=1000)
@@ -140,4 +179,6 @@ if __name__ == "__main__":
     parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a postgresql.conf setting for the embedded server (repeatable)")
     parser.add_argument("--data-dir", default=str(ROOT / "bench" / ".data-load"))
+    parser.add_argument("--clinical", action="store_true",
+                        help="whole records beside the seed types alone (results/load-clinical.md)")
     main(parser.parse_args())

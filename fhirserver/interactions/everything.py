@@ -30,7 +30,7 @@ from fhirserver.context import RequestContext
 from fhirserver.db import resources
 from fhirserver.fhirtime import interval
 from fhirserver.interactions import guard, units
-from fhirserver.interactions.system_search import Page, Part, answer, searchset
+from fhirserver.interactions.system_search import Page, Part, answer, cursor_type, searchset
 from fhirserver.outcomes import Category, FhirError, invalid
 from fhirserver.spec import compartments
 from fhirserver.validation import check_id
@@ -55,13 +55,6 @@ def _members(owner: str, type_name: str, id_: str) -> ast.Filter:
     if type_name == owner:
         clauses.insert(0, ast.Clause("_id", None, (ast.Token(None, id_),)))
     return ast.AnyOf(tuple(clauses))
-
-
-def _cursor_type(ctx: RequestContext) -> str | None:
-    """The type a page cursor continues in (kept even if nothing of it refers here any more)."""
-    cursor = ctx.param("_cursor")
-    value = decode_token(cursor) if cursor else None
-    return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else None
 
 
 def _options(ctx: RequestContext) -> tuple[list[tuple[str, str]], list[str] | None, int]:
@@ -113,7 +106,7 @@ async def everything(ctx: RequestContext, m: ResourceMapping, id_: str) -> Respo
         return searchset(ctx, page, applied, count, cursor, url)
     # With the audit trail, whose references the index does not hold: a search per type.
     referring = await units.read(ctx, lambda conn: resources.referring_types(conn, ctx.org_id, owner, id_))
-    types = [t for t in types if t == owner or t in referring or t in _UNINDEXED or t == _cursor_type(ctx)]
+    types = [t for t in types if t == owner or t in referring or t in _UNINDEXED or t == cursor_type(cursor)]
     parts = [Part(t, tuple(filters) + (("_include", f"{t}:*"),), (_members(owner, t, id_),)) for t in types]
     return await answer(ctx, parts, applied, count, cursor, url)
 

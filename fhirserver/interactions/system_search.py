@@ -91,7 +91,8 @@ def _count(items: list[tuple[str, str]]) -> int:
     return min(int(raw[-1]), MAX_COUNT) if raw else DEFAULT_COUNT
 
 
-def _cursor_type(cursor: str | None) -> str | None:
+def cursor_type(cursor: str | None) -> str | None:
+    """The type a page cursor of a search across types continues in."""
     value = decode_token(cursor) if cursor else None
     return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else None
 
@@ -165,7 +166,7 @@ async def search_system(ctx: RequestContext, items: list[tuple[str, str]] | None
     cursor = next((v for k, v in items if k == "_cursor"), None)
     if not any(k == "_type" for k, _ in items):   # every type: of the generic ones, those the tenant holds
         held = await units.read(ctx, lambda conn: resources.generic_types_held(conn, ctx.org_id))
-        kept_type = _cursor_type(cursor)
+        kept_type = cursor_type(cursor)
         types = [t for t in types if not MAPPINGS[t].storage or t in held or t == kept_type]
     kept = _common(ctx, types, [(k, v) for k, v in items if k not in ("_type", "_count", "_cursor")])
     ctx.effects.query = urlencode(items)

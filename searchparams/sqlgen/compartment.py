@@ -12,8 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from mappings.base import ResourceMapping
-from mappings.bindings import Ref, binding
-from searchparams.sqlgen.include import rows_by_id
+from searchparams.sqlgen.include import rows_by_id, side_refs
 from searchparams.sqlgen.params import Params
 from searchparams.sqlgen.select import Compiled
 
@@ -26,17 +25,10 @@ def members(m: ResourceMapping, owner: str, params: list[str], ids: list[str], o
     p = Params()
     org, target = p.add(org_id), p.add(owner)
     rows, where = rows_by_id(m, "a", ids, org, p)
-    tests, side = [], []
-    for code in params:
-        b = binding(m.resource_type, code)
-        if isinstance(b, Ref):
-            tests.append(f"a.{b.column} = {target}")
-        else:
-            side.append(code)
+    bound, side = side_refs(m, params, org, p)
+    tests = [f"a.{column} = {target}" for _, column in bound]
     if side:
-        month = " AND s.part_ts = a.part_ts" if m.time_partitioned else ""
-        tests.append(f"EXISTS (SELECT 1 FROM {m.side_table('ref')} s WHERE s.org_id = {org} AND s.id = a.id{month} "
-                     f"AND s.param = ANY({p.add(side)}) AND s.target = {target})")
+        tests.append(f"EXISTS (SELECT 1 FROM {m.side_table('ref')} s WHERE {side} AND s.target = {target})")
     changed = f" AND a.last_updated >= {p.add(since)}" if since is not None else ""
     resource = "a.resource" if with_resource else "NULL::text"
     return Compiled(f"SELECT a.id, {resource} FROM {rows} WHERE {where} AND ({' OR '.join(tests)}){changed} "

@@ -40,6 +40,23 @@ def rows_by_id(m: ResourceMapping, alias: str, ids: list[str], org: str, p: Para
     return source, "true"
 
 
+def side_refs(m: ResourceMapping, codes, org: str, p: Params) -> tuple[list[tuple[str, str]], str | None]:
+    """Where the reference parameters `codes` of the rows `a` of `m` are: (code, column) of those
+    a mapping binds to a column, and the condition on the side rows `s` of the others (None
+    if there are none)."""
+    bound, side = [], []
+    for code in dict.fromkeys(codes):
+        b = binding(m.resource_type, code)
+        if isinstance(b, Ref):
+            bound.append((code, b.column))
+        else:
+            side.append(code)
+    if not side:
+        return bound, None
+    month = " AND s.part_ts = a.part_ts" if m.time_partitioned else ""
+    return bound, f"s.org_id = {org} AND s.id = a.id{month} AND s.param = ANY({p.add(side)})"
+
+
 def references_from_all(incs: list[ast.Include], ids: list[str], org_id: int) -> Compiled:
     """(parameter, "Type/id") of the references of several forward includes of one source
     type, in one statement: `Observation:*` names a dozen parameters, and one statement per
@@ -48,17 +65,10 @@ def references_from_all(incs: list[ast.Include], ids: list[str], org_id: int) ->
     p = Params()
     org = p.add(org_id)
     rows, where = rows_by_id(source, "a", ids, org, p)
-    branches, side = [], []
-    for code in dict.fromkeys(inc.code for inc in incs):
-        b = binding(source.resource_type, code)
-        if isinstance(b, Ref):
-            branches.append(f"SELECT {p.add(code)}::text, a.{b.column}")
-        else:
-            side.append(code)
+    bound, side = side_refs(source, [inc.code for inc in incs], org, p)
+    branches = [f"SELECT {p.add(code)}::text, a.{column}" for code, column in bound]
     if side:
-        month = " AND s.part_ts = a.part_ts" if source.time_partitioned else ""
-        branches.append(f"SELECT s.param, s.target FROM {source.side_table('ref')} s WHERE s.org_id = {org} "
-                        f"AND s.id = a.id{month} AND s.param = ANY({p.add(side)})")
+        branches.append(f"SELECT s.param, s.target FROM {source.side_table('ref')} s WHERE {side}")
     # Each row is found once, then unpivoted: its bound columns and its side rows.
     return Compiled(f"SELECT v.param, v.target FROM {rows} CROSS JOIN LATERAL ({' UNION ALL '.join(branches)}) "
                     f"v(param, target) WHERE {where} AND v.target IS NOT NULL", tuple(p.values),
