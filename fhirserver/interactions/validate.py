@@ -75,7 +75,7 @@ async def _deletable(conn, ctx: RequestContext, m: ResourceMapping, id_: str) ->
     if await resources.locate(conn, m, ctx.org_id, id_, Lock.NONE) is None:
         raise not_found(m.resource_type, id_)
     referrers = await conn.fetch(REFS_INCOMING, ctx.org_id, m.resource_type, id_)
-    if referrers and ctx.services.settings.referential_integrity:
+    if referrers:   # a delete refuses it whatever FHIR_REFERENTIAL_INTEGRITY says
         names = ", ".join(f"{r[0]}/{r[1]}" for r in referrers)
         raise FhirError.of(Category.CONFLICT, "conflict", "RES-REFERENCED",
                            f"{m.resource_type}/{id_} is referenced by {names}; delete those first")
