@@ -1,7 +1,7 @@
 """Patient/[id]/$everything and Encounter/[id]/$everything (R4 OperationDefinitions
 Patient-everything, Encounter-everything): the resource, every resource of its compartment
 (the R4 CompartmentDefinition's parameters), and what those resources refer to, as a
-searchset paged type after type (system_search.answer).
+searchset paged type after type, by id within a type (system_search.searchset).
 
 Parameters: `_since` (changed at or after), `_type` (only these types), `_count` (page size).
 `start` and `end` (care dates) are refused with a clear message rather than ignored: ignoring
