@@ -13,7 +13,7 @@ schema plans no Condition search: it has no such table.
 
 Run: .venv/bin/python bench/catalog.py [--tenants 5]
 Writes bench/results/catalog.json and catalog.md (--scratch: prints only). The ten-type schema's
-server runs from a git worktree of the commit before (bench/.data-catalog/before).
+server runs from a git worktree of the commit before (bench/common.worktree).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -32,7 +31,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, Server, free_port, machine  # noqa: E402
+from bench.common import RESULTS, Server, free_port, machine, worktree  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 from fhirserver.db.migrate import available  # noqa: E402
@@ -153,15 +152,6 @@ def startup_s(dsn: str, tree: Path | None = None) -> float:
     return elapsed
 
 
-def before_tree() -> Path:
-    """The last commit before every type was stored, checked out beside this one."""
-    path = DATA / "before"
-    if not path.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(path), BEFORE], check=True,
-                       cwd=Path(__file__).resolve().parents[1], capture_output=True)
-    return path
-
-
 def report(rows: list[dict], meta: dict) -> str:
     lines = [f"# Catalog cost of storing every R4 type ({meta['date']})", "",
              f"One run, {meta['tenants']} tenants, embedded PostgreSQL; {meta['machine']}.", "",
@@ -192,7 +182,7 @@ def main() -> None:
         rows = [asyncio.run(build(admin, layout, args.tenants)) for layout in ("ten types", "shared", "per type")]
         for r in rows:
             r["startup_s"] = (startup_s(r["dsn"]) if r["layout"] == "shared" else
-                              startup_s(r["dsn"], before_tree()) if r["layout"] == "ten types" else None)
+                              startup_s(r["dsn"], worktree(BEFORE)) if r["layout"] == "ten types" else None)
     finally:
         cluster.stop()
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tenants": args.tenants,

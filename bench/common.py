@@ -40,6 +40,16 @@ def machine() -> dict:
     return {"cores": os.cpu_count(), "memory_mib": mem, "cpu": cpu, "python": platform.python_version()}
 
 
+def worktree(commit: str) -> Path:
+    """The code of `commit` checked out beside this one (bench/.data-trees/), made once: what a
+    benchmark runs as "before"."""
+    path = ROOT / "bench" / ".data-trees" / commit
+    if not path.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], check=True, cwd=ROOT,
+                       capture_output=True)
+    return path
+
+
 def summary(latencies_s: list[float], seconds: float) -> dict:
     ms = sorted(x * 1000 for x in latencies_s)
     q = statistics.quantiles(ms, n=100) if len(ms) > 1 else [ms[0]] * 99

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -31,21 +30,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, ROOT, Server, free_port, machine  # noqa: E402
+from bench.common import RESULTS, ROOT, Server, free_port, machine, summary, worktree  # noqa: E402
 from bench.generate import generate  # noqa: E402
 from bench.standard import TENANT, _analyze, draw, mix  # noqa: E402
 from fhirserver.bootstrap import ensure_database  # noqa: E402
 from fhirserver.db.embedded import EmbeddedPostgres  # noqa: E402
 
 DATA = ROOT / "bench" / ".data-regress"
-
-
-def worktree(commit: str) -> Path:
-    path = DATA / f"tree-{commit}"
-    if not path.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], check=True, cwd=ROOT,
-                       capture_output=True)
-    return path
 
 
 def load(dsn: str, generated: Path, tree: Path | None) -> float:
@@ -71,11 +62,6 @@ def _send(client: httpx.Client, base: str, req: dict) -> float:
     if r.status_code != 200:
         raise RuntimeError(f"{req['url']}: {r.status_code} {r.text[:300]}")
     return elapsed
-
-
-def _stats(lat: list[float]) -> dict:
-    lat = sorted(lat)
-    return {"median_ms": round(statistics.median(lat) * 1000, 3), "p95_ms": round(lat[int(len(lat) * 0.95)] * 1000, 3)}
 
 
 def main(args) -> None:
@@ -104,7 +90,7 @@ def main(args) -> None:
                         req = q.requests[i % len(q.requests)]
                         for way in (("before", "after") if i % 2 == 0 else ("after", "before")):
                             lat[way].append(_send(client, servers[way].base(TENANT), req))
-                    row = {"query": q.name, **{way: _stats(v) for way, v in lat.items()}}
+                    row = {"query": q.name, **{way: summary(v, sum(v)) for way, v in lat.items()}}
                     row["ratio_p95"] = round(row["after"]["p95_ms"] / row["before"]["p95_ms"], 2)
                     rows.append(row)
                     print(row, flush=True)

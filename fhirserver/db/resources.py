@@ -261,11 +261,7 @@ async def delete(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: st
     _check_match(m, id_, if_match, current.version_id if current else None)
     if current is None:
         return None
-    referrers = await conn.fetch(REFS_INCOMING, org, m.resource_type, id_)
-    if referrers:
-        names = ", ".join(f"{r[0]}/{r[1]}" for r in referrers)
-        raise FhirError.of(Category.CONFLICT, "conflict", "RES-REFERENCED",
-                           f"{m.resource_type}/{id_} is referenced by {names}; delete those first")
+    await check_unreferenced(conn, m, org, id_)
     version = current.version_id + 1
     ts = max(now(), current.last_updated + timedelta(milliseconds=1))
     where = _bounds(current.month) if m.time_partitioned else ()
@@ -273,6 +269,15 @@ async def delete(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: st
     if m.time_partitioned:
         await conn.execute(DIRECTORY_REMOVE, org, m.resource_type, id_)
     return version
+
+
+async def check_unreferenced(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str) -> None:
+    """409 while other current resources refer to `id_` (referential integrity of delete)."""
+    referrers = await conn.fetch(REFS_INCOMING, org, m.resource_type, id_)
+    if referrers:
+        names = ", ".join(f"{r[0]}/{r[1]}" for r in referrers)
+        raise FhirError.of(Category.CONFLICT, "conflict", "RES-REFERENCED",
+                           f"{m.resource_type}/{id_} is referenced by {names}; delete those first")
 
 
 async def instance_history(conn: asyncpg.Connection, m: ResourceMapping, org: int, id_: str,

@@ -57,13 +57,17 @@ def _members(owner: str, type_name: str, id_: str) -> ast.Filter:
     return ast.AnyOf(tuple(clauses))
 
 
-def _options(ctx: RequestContext) -> tuple[list[tuple[str, str]], list[str] | None, int]:
-    filters, types, count = [], None, DEFAULT_COUNT
+def _options(ctx: RequestContext) -> tuple[list[tuple[str, str]], datetime | None, list[str] | None, int]:
+    """The search filters `_since` makes (for the search per type), the instant itself (the
+    latest, if given more than once), `_type` and `_count`."""
+    filters, since, types, count = [], None, None, DEFAULT_COUNT
     for key, value in ctx.params:
         if key == "_since":
-            if interval(value) is None or "T" not in value:
+            span = interval(value)
+            if span is None or "T" not in value:
                 raise invalid(f"_since must be an instant such as 2024-01-01T00:00:00Z, not {value!r}", "OP-SINCE")
             filters.append(("_lastUpdated", f"ge{value}"))
+            since = max(since, span[0]) if since else span[0]
         elif key == "_type":
             types = [t.strip() for t in value.split(",") if t.strip()]
         elif key == "_count":
@@ -73,7 +77,7 @@ def _options(ctx: RequestContext) -> tuple[list[tuple[str, str]], list[str] | No
         elif key in ("start", "end"):
             raise FhirError.of(Category.INCORRECT, "not-supported", "OP-PARAM",
                                f"$everything's '{key}' (care dates) is not supported; use _since or a search")
-    return filters, types, count
+    return filters, since, types, count
 
 
 async def everything(ctx: RequestContext, m: ResourceMapping, id_: str) -> Response:
@@ -84,8 +88,7 @@ async def everything(ctx: RequestContext, m: ResourceMapping, id_: str) -> Respo
     check_id(id_, f"{owner}.id")
     await guard.check_readable(ctx, m, id_)
     await units.read(ctx, lambda conn: resources.read(conn, m, ctx.org_id, id_))   # 404 or 410 first
-    filters, listed, count = _options(ctx)
-    since = next((interval(v)[0] for k, v in ctx.params if k == "_since"), None)
+    filters, since, listed, count = _options(ctx)
     members = compartments()[owner]
     types = [owner] + sorted(t for t in members if t in MAPPINGS and t != owner)
     if listed is not None:

@@ -25,7 +25,6 @@ from fhirserver.outcomes import Category, FhirError, Issue, invalid, not_found, 
 from fhirserver.responses import fhir, json_bytes
 from fhirserver.validation import Body, check_id
 from mappings.base import ResourceMapping
-from mappings.sql import REFS_INCOMING
 
 MODES = ("create", "update", "delete")
 _BASE_PROFILE = "http://hl7.org/fhir/StructureDefinition/"
@@ -74,11 +73,7 @@ async def _validate(ctx: RequestContext, m: ResourceMapping, id_: str | None) ->
 async def _deletable(conn, ctx: RequestContext, m: ResourceMapping, id_: str) -> None:
     if await resources.locate(conn, m, ctx.org_id, id_, Lock.NONE) is None:
         raise not_found(m.resource_type, id_)
-    referrers = await conn.fetch(REFS_INCOMING, ctx.org_id, m.resource_type, id_)
-    if referrers:   # a delete refuses it whatever FHIR_REFERENTIAL_INTEGRITY says
-        names = ", ".join(f"{r[0]}/{r[1]}" for r in referrers)
-        raise FhirError.of(Category.CONFLICT, "conflict", "RES-REFERENCED",
-                           f"{m.resource_type}/{id_} is referenced by {names}; delete those first")
+    await resources.check_unreferenced(conn, m, ctx.org_id, id_)   # as a delete refuses it
 
 
 def _inputs(ctx: RequestContext, m: ResourceMapping) -> tuple[Body | None, str | None, str | None]:
