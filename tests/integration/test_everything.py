@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
-import httpx
 import orjson
 import pytest
 
 from fhirserver.tenants import create_tenant
 from tests import samples
+from tests.clients import tenant_client
 
 SLUG = "everything"
 
@@ -20,8 +20,7 @@ SLUG = "everything"
 @pytest.fixture(scope="module")
 async def made(app, owner) -> dict:
     await create_tenant(owner, SLUG, "$everything tests", months_ahead=1)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://fhir.test/{SLUG}",
-                               headers={"Content-Type": "application/fhir+json"})
+    client = tenant_client(app, SLUG)
     out: dict = {"client": client}
 
     async def post(key: str, resource: dict) -> str:

@@ -16,6 +16,7 @@ import pytest_asyncio
 from fhirserver.app import create_app
 from fhirserver.bootstrap import prepare
 from fhirserver.settings import Settings
+from tests.clients import tenant_client
 from tests.samples import observation, patient
 from tests.servers import PgBouncer, ensure_debian_package
 
@@ -44,11 +45,6 @@ async def pooled_app(bouncer):
         yield app
 
 
-def _client(app, tenant: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://fhir.test/{tenant}",
-                             headers={"Content-Type": "application/fhir+json"})
-
-
 async def _workload(c: httpx.AsyncClient, family: str) -> list[str]:
     """Create, read, search, update and a transaction; returns the Patient ids made."""
     pid = (await c.post("/Patient", json=patient(family=family))).json()["id"]
@@ -66,7 +62,7 @@ async def _workload(c: httpx.AsyncClient, family: str) -> list[str]:
 
 
 async def test_tenants_stay_apart_through_a_transaction_mode_pooler(pooled_app):
-    async with _client(pooled_app, "default") as default, _client(pooled_app, "acme") as acme:
+    async with tenant_client(pooled_app, "default") as default, tenant_client(pooled_app, "acme") as acme:
         jobs = [_workload(default if n % 2 else acme, f"Bouncer{'D' if n % 2 else 'A'}") for n in range(16)]
         made = await asyncio.gather(*jobs)
         mine = {pid for n, ids in enumerate(made) if n % 2 for pid in ids}

@@ -4,12 +4,12 @@ loses and repeats nothing, totals summed, and only the caller's tenant."""
 
 from __future__ import annotations
 
-import httpx
 import orjson
 import pytest
 
 from fhirserver.tenants import create_tenant
 from tests import samples
+from tests.clients import tenant_client
 
 SLUG = "searchall"
 STRICT = {"Prefer": "handling=strict"}
@@ -19,8 +19,7 @@ TAG = {"system": "urn:test:searchall", "code": "mine"}
 @pytest.fixture(scope="module")
 async def made(app, owner) -> dict:
     await create_tenant(owner, SLUG, "System search tests", months_ahead=1)
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://fhir.test/{SLUG}",
-                               headers={"Content-Type": "application/fhir+json"})
+    client = tenant_client(app, SLUG)
     out: dict = {"client": client}
 
     async def post(key: str, resource: dict) -> None:
