@@ -16,6 +16,7 @@ operator's tool (and `$import` an administrative one).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -212,8 +213,16 @@ def prepare(line: Line, base: str, stamp: datetime) -> Prepared:
 class Writer:
     """COPYs prepared batches into one tenant's tables."""
 
-    def __init__(self, conn: asyncpg.Connection, org_id: int, partitions: PartitionCache, pool) -> None:
+    def __init__(self, conn: asyncpg.Connection, org_id: int, partitions: PartitionCache, pool, *,
+                 pace: int | None = None) -> None:
+        """`pace`: hand the event loop back after every `pace` rows encoded, for a writer that
+        shares its loop with requests (the audit log): one COPY of a batch is otherwise one
+        stretch of CPU that every request arriving meanwhile waits out."""
         self.conn, self.org, self.partitions, self.pool = conn, org_id, partitions, pool
+        self.pace = pace
+
+    def _records(self, records: list[tuple]):
+        return records if self.pace is None or len(records) <= self.pace else _paced(records, self.pace)
 
     async def _existing(self, m: ResourceMapping, batch: list[Prepared]) -> set[str]:
         """Ids of the batch already stored, wherever their rows live. A resource may be filed
@@ -276,7 +285,7 @@ class Writer:
         head = ["org_id", *lead, "id"] + (["part_ts"] if timed else []) + ["version_id", "verb", "last_updated",
                                                                            "resource"]
         await self.conn.copy_records_to_table(table, columns=head + list(m.column_names),
-                                              records=[(self.org, *typed, *p.main) for p in batch])
+                                              records=self._records([(self.org, *typed, *p.main) for p in batch]))
         for kind in catalog.tables(m.resource_type):
             cols = list(BY_SUFFIX[kind].names)
             key = ["org_id", "part_ts", "id"] if timed else ["org_id", *lead, "id"]
@@ -284,7 +293,7 @@ class Writer:
                        for p in batch for row in p.side.get(kind, ())]
             if records:
                 side = f"{m.storage}_{kind}" if m.storage else m.side_table(kind)
-                await self.conn.copy_records_to_table(side, columns=key + cols, records=records)
+                await self.conn.copy_records_to_table(side, columns=key + cols, records=self._records(records))
         refs = [(self.org, m.resource_type, p.id, t, i) for p in batch for t, i in p.refs]
         if refs:
             await self.conn.copy_records_to_table(
@@ -371,3 +380,10 @@ def lines_of(body: bytes, source: str = "$import") -> Iterator[Line]:
         offset += len(raw)
         if raw.strip():
             yield Line(source, n, raw, 0)
+
+
+async def _paced(records: list[tuple], every: int):
+    for i, record in enumerate(records, 1):
+        yield record
+        if i % every == 0:
+            await asyncio.sleep(0)

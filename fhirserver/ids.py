@@ -14,8 +14,9 @@ such promise; they are found through the id directory instead (see db/resources.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -44,11 +45,36 @@ PART_TS_MIN = month_start(0)
 PART_TS_MAX = month_start(MAX_MONTH + 1) - timedelta(microseconds=1)
 
 
+class _Entropy:
+    """Random bits from the OS's CSPRNG, read 4 KiB at a time: one getrandom() call per id
+    cost more than the rest of making it (the audit trail makes one per request). A forked
+    child starts with an empty buffer, so it never repeats its parent's bits."""
+
+    def __init__(self) -> None:
+        self.buffer, self.at = b"", 0
+        self.lock = threading.Lock()   # two threads must never take the same bits
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.buffer, self.at, self.lock = b"", 0, threading.Lock()
+
+    def bits74(self) -> int:
+        with self.lock:
+            if self.at + 10 > len(self.buffer):
+                self.buffer, self.at = os.urandom(4096), 0
+            chunk = self.buffer[self.at:self.at + 10]
+            self.at += 10
+        return int.from_bytes(chunk, "big") >> 6
+
+
+_ENTROPY = _Entropy()
+
+
 def new_id(part_ts: datetime) -> str:
     """A fresh server id for a resource whose partition time is `part_ts`."""
     created = (int(time.time()) - _CREATED_EPOCH) & 0xFFFFFFFF
     high = (month_index(part_ts) << 32) | created
-    rand = secrets.randbits(74)
+    rand = _ENTROPY.bits74()
     value = (high << 80) | (0x8 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & ((1 << 62) - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -5,8 +5,9 @@ parameter's expression selects (so no match can be missed). A `Tokens` column ho
 "system|code" of a CodeableConcept: it answers `system|code` values (GIN, `&&`); other
 forms (code only, `:text`, `:missing`, `:not`) stay with the side tables; counting a common
 Observation code this way avoids the side-table semi-join. A date bound to one column
-is an `instant` (Appointment.start, AuditEvent.recorded, meta.lastUpdated): a partial
-dateTime is a range and needs its end, so those go to the side tables. A client's instant
+is an `instant` (Appointment.start, meta.lastUpdated): a partial
+dateTime is a range and needs its end, so those go to the side tables (or to an end column:
+AuditEvent.recorded keeps its precision's end). A client's instant
 is precise to the second or finer, so comparing it as a point is exact for search values
 precise to the second or coarser; finer search values go to the side tables, which keep
 the stored value's precision (`DateRange.coarsest`). They let the seed's hot
@@ -46,10 +47,13 @@ class DateRange:
     """[start, end) in two columns (the same column twice for a point in time).
 
     `coarsest`: for a point, the coarsest precision a stored value may have (seconds for a
-    client's instant), which the column cannot tell apart; None where the server writes it."""
+    client's instant), which the column cannot tell apart; None where the server writes it.
+    `widest`: for a range, the most its end may lie after its start (an instant's precision
+    is a second or finer), which gives every comparison a range on `start` an index can scan."""
     start: str
     end: str
     coarsest: timedelta | None = None
+    widest: timedelta | None = None
 
 
 Binding = Code | Ref | DateRange | Tokens
@@ -77,8 +81,12 @@ BY_TYPE: dict[str, dict[str, Binding]] = {
                           "requester": Ref("requester")},
     "Claim": {"status": Code("status"), "use": Code("use"), "patient": Ref("patient"),
               "provider": Ref("provider")},
+    # Column-only (searchparams.catalog.COLUMN_ONLY): these columns answer every search of
+    # these parameters, so `recorded` keeps its precision's end (a client's AuditEvent may
+    # say only the second) and type/subtype keep every token form.
     "AuditEvent": {"action": Code("action"), "outcome": Code("outcome"),
-                   "date": DateRange("recorded", "recorded", SECOND)},
+                   "date": DateRange("recorded", "recorded_end", widest=SECOND), "type": Tokens("type"),
+                   "subtype": Tokens("subtype")},
 }
 
 

@@ -36,6 +36,24 @@ NOT_SUPPORTED = {
     "_query": "no named queries are defined",
 }
 
+# The server writes an AuditEvent for every access to health data, so each index row of one
+# is paid on every request. Its searches are the ones IHE BALP's queries use: who (agent),
+# what (entity, patient), when (date), which interaction (type, subtype, action) and how it
+# ended (outcome). The rest are not indexed: `site` and `source` name this server, the same
+# on every event of a tenant; the others (the client's address, names, roles) narrow an
+# answer those searches already found, and a reader filters it.
+_AUDIT_UNINDEXED = "not indexed: the server writes an AuditEvent per access, and each parameter adds to its cost"
+NOT_INDEXED: dict[str, dict[str, str]] = {"AuditEvent": dict.fromkeys(
+    ("address", "agent-name", "agent-role", "altid", "entity-name", "entity-role", "entity-type", "policy",
+     "site", "source"), _AUDIT_UNINDEXED)}
+
+# Answered only from the type's own columns (mappings/bindings.py binds each; a test checks),
+# never from side tables, so no side rows are written for them: every value form, and the
+# modifiers in COLUMN_MODIFIERS, are answered there. Token `:text` is not: the columns keep
+# codes, not displays.
+COLUMN_ONLY: dict[str, frozenset[str]] = {"AuditEvent": frozenset({"action", "outcome", "date", "type", "subtype"})}
+COLUMN_MODIFIERS = frozenset({"missing", "not", "above", "below", "in", "not-in"})
+
 
 @dataclass(frozen=True, slots=True)
 class Param:
@@ -101,6 +119,8 @@ def _relative(expression: str) -> str:
 def _classify(resource_type: str, d: SearchParamDef) -> Param | Declined:
     if d.code in NOT_SUPPORTED:
         return Declined(d.code, d.type, NOT_SUPPORTED[d.code])
+    if d.code in NOT_INDEXED.get(resource_type, {}):
+        return Declined(d.code, d.type, NOT_INDEXED[resource_type][d.code])
     if d.type == "special":
         return Declined(d.code, d.type, "special parameters (geographic 'near') are not implemented")
     if d.type == "composite" and len(d.components) != 2:   # only MolecularSequence's have three
@@ -133,10 +153,15 @@ def declined(resource_type: str) -> dict[str, Declined]:
     return {c: p for c, p in catalog(resource_type).items() if isinstance(p, Declined)}
 
 
+def column_only(resource_type: str, code: str) -> bool:
+    return code in COLUMN_ONLY.get(resource_type, ())
+
+
 @cache
 def indexed(resource_type: str) -> dict[str, Param]:
     """Supported parameters whose values go to side tables."""
-    return {c: p for c, p in supported(resource_type).items() if c not in MAIN_COLUMNS}
+    return {c: p for c, p in supported(resource_type).items()
+            if c not in MAIN_COLUMNS and not column_only(resource_type, c)}
 
 
 @cache

@@ -61,6 +61,11 @@ def element_rows(resource_type: str, key: str, value: object, base: str = "") ->
     return _rows({"resourceType": resource_type, key: value}, by_key.get(key, ()), base)
 
 
+def read_keys(resource_type: str) -> frozenset[str]:
+    """The top-level elements some parameter reads (element by element): the others have no rows."""
+    return frozenset(_readers(resource_type)[0])
+
+
 def whole_rows(resource: dict, base: str = "") -> dict[str, list[tuple]]:
     """The rows of the parameters that read the resource as a whole (see element_rows)."""
     return _rows(resource, _readers(resource["resourceType"])[1], base)

@@ -65,6 +65,9 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
         return chains[0] if len(chains) == 1 else ast.AnyOf(tuple(chains))
     if modifier:
         p.kind.accept(p, modifier)
+        if catalog.column_only(resource_type, code) and modifier not in catalog.COLUMN_MODIFIERS:
+            raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for '{code}' of {resource_type}: "
+                          "it is answered from a column that keeps codes only")
     return p.kind.clause(p, modifier or None, raw, Reading(base, catalog.hierarchy))
 
 

@@ -47,11 +47,12 @@ def partition_bounds(m: ResourceMapping, search: ast.Search) -> Bounds:
         return None, None
     b = binding(m.resource_type, m.partition_param)
     lo, hi = None, None
-    point = isinstance(b, DateRange) and b.start == b.end
-    # A client's instant (part_ts) is a range as wide as its precision, at most `coarsest`,
-    # and never crosses a whole `coarsest` step (a second): it can match a search starting
+    # An instant is filed by itself (a `widest` range by its start, as an instant with an end).
+    point = isinstance(b, DateRange) and (b.start == b.end or b.widest is not None)
+    # A client's instant (part_ts) is a range as wide as its precision, at most `coarsest`
+    # (or `widest`), and never crosses a whole step (a second): it can match a search starting
     # within its step, after part_ts. Bounds are floored to the step.
-    reach = b.coarsest if point and b.coarsest else None
+    reach = (b.coarsest or b.widest) if point else None
     for clause in search.filters:
         if not isinstance(clause, ast.Clause) or clause.code != m.partition_param or clause.modifier:
             continue

@@ -6,11 +6,14 @@ finds the patients a stored resource is about. The shape follows IHE Basic Audit
 Patterns (BALP) so that an auditor's tools read it, and every value a BALP query needs
 sits where an official AuditEvent search parameter indexes it:
 
-    agent   AuditEvent.agent.who       the user (fhirUser) and the client application
+    agent   AuditEvent.agent.who       the user (fhirUser; :identifier for the token's sub)
+                                       and the client application
     entity  AuditEvent.entity.what     the resources touched, the patients
     patient ...what.where(resolve() is Patient)
-    type, subtype, outcome, action, date (recorded), site (source.site = the tenant),
-    address (agent.network.address), agent-name, entity-role, altid
+    type, subtype, outcome, action, date (recorded): the event's own columns
+
+The client's address, the tenant (source.site) and the roles are in every event but not
+indexed (searchparams.catalog.NOT_INDEXED): each index row is paid on every request.
 
 A search records its query (entity.query, base64Binary in R4) and the patients whose
 data came back; it does not list every resource returned (BALP does not either, and a
@@ -23,6 +26,7 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from fhirserver.fhirtime import instant_text
 
@@ -107,11 +111,8 @@ def audit_event(actor: Actor, access: Access, recorded: datetime) -> dict:
         event["subtype"] = [{"system": INTERACTION, "code": access.interaction}]
     if event["outcome"] != "0":
         event["outcomeDesc"] = f"HTTP {access.status}"
-    event["agent"] = _agents(actor, action, access.base_url)
-    event["source"] = {"site": access.tenant,
-                       "observer": {"identifier": {"system": "urn:ietf:rfc:3986", "value": access.base_url},
-                                    "display": OBSERVER},
-                       "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}]}
+    event["agent"] = _agents(actor, action in ("R", "E"), access.base_url)
+    event["source"] = _source(access.tenant, access.base_url)
     entities = _entities(access)
     if entities:
         event["entity"] = entities
@@ -123,15 +124,25 @@ def _relative(reference: str, base_url: str) -> str:
     return reference[len(prefix):] if base_url and reference.startswith(prefix) else reference
 
 
-def _agents(actor: Actor, action: str, base_url: str) -> list[dict]:
+# The elements that repeat from one event to the next are built once and shared by the
+# events (nothing changes an event after it is built; the audit log only serializes it).
+@lru_cache(maxsize=1024)
+def _source(tenant: str, base_url: str) -> dict:
+    return {"site": tenant, "observer": {"identifier": {"system": "urn:ietf:rfc:3986", "value": base_url},
+                                         "display": OBSERVER},
+            "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}]}
+
+
+@lru_cache(maxsize=4096)
+def _agents(actor: Actor, receives: bool, base_url: str) -> list[dict]:
     """The user (the requestor) and, when the token names one, the client application."""
-    user: dict = {"type": {"coding": [_RECIPIENT if action in ("R", "E") else _AUTHOR]}, "requestor": True}
+    user: dict = {"type": {"coding": [_RECIPIENT if receives else _AUTHOR]}, "requestor": True}
     who: dict = {}
     if actor.fhir_user:
         who["reference"] = _relative(actor.fhir_user, base_url)
     if actor.sub:
         who["identifier"] = {"value": actor.sub, **({"system": actor.issuer} if actor.issuer else {})}
-    if not who:   # nobody identified: say which kind of nobody, searchable as agent-name
+    if not who:   # nobody identified: say which kind of nobody
         who["display"] = user["name"] = "anonymous" if actor.anonymous else "unidentified"
     user["who"] = who
     if actor.address:

@@ -42,11 +42,12 @@ from fhirserver.db.partitions import PartitionCache
 from fhirserver.db.resources import Verb, now
 from fhirserver.fhirtime import instant_text
 from mappings import MAPPINGS
-from searchparams.index import element_rows, whole_rows
+from searchparams.index import element_rows, read_keys, whole_rows
 
 log = logging.getLogger(__name__)
 MAPPING = MAPPINGS["AuditEvent"]
-_YIELD_EVERY = 10   # let requests run between slices of a batch (an event costs tens of microseconds)
+_YIELD_EVERY = 2   # let requests run between slices of a batch (an event costs tens of microseconds)
+_PACE = 16         # rows COPY encodes between two such slices
 
 
 # An event, or a builder of one or more (called by the writer, off the request's path).
@@ -73,14 +74,39 @@ def prepare(org_id: int, base_url: str, event: dict, stamp: datetime) -> Prepare
     rest = {k: v for k, v in event.items() if k not in ("resourceType", "id", "meta")}
     doc = {"resourceType": "AuditEvent", "id": id_,
            "meta": {"versionId": "1", "lastUpdated": instant_text(stamp)}, **rest}
-    main = (id_, part_ts, 1, Verb.CREATE, stamp, orjson.dumps(doc).decode(),
-            *MAPPING.column_values(doc, base_url))
+    main = (id_, part_ts, 1, Verb.CREATE, stamp, orjson.dumps(doc).decode(), *_columns(doc, base_url))
     return Prepared(MAPPING, id_, part_ts, main, _index(doc, base_url), [], False)
 
 
 # Elements that repeat from one event to the next (the same user, interaction and outcome;
-# the same patient read again): their index rows are computed once per distinct value.
+# the same patient read again): their index rows and column values are computed once per
+# distinct value. What an event costs to prepare is paid on every request.
 _REPEATING = frozenset(("meta", "type", "subtype", "action", "outcome", "outcomeDesc", "agent", "source"))
+_READ = read_keys("AuditEvent")
+# The elements the mapping's columns read, one element each (tests/property/
+# test_index_elements.py checks `_columns` against MAPPING.column_values, so a column that
+# reads another element fails it).
+_COLUMN_READS = ("action", "outcome", "type", "subtype", "recorded")
+_WIDTH = range(len(MAPPING.columns))
+
+
+def _columns(doc: dict, base_url: str) -> list:
+    """MAPPING.column_values(doc), element by element, each distinct element computed once."""
+    out = [None] * len(_WIDTH)
+    for key in _COLUMN_READS:
+        if key in doc:
+            value = doc[key]
+            text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            part = _columns_of(key, text, base_url)
+            for i in _WIDTH:
+                if part[i] is not None:
+                    out[i] = part[i]
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _columns_of(key: str, value: str | bytes, base_url: str) -> tuple:
+    return tuple(MAPPING.column_values({key: value if isinstance(value, str) else orjson.loads(value)}, base_url))
 
 
 def _index(doc: dict, base_url: str) -> dict[str, list[tuple]]:
@@ -88,11 +114,13 @@ def _index(doc: dict, base_url: str) -> dict[str, list[tuple]]:
     A list's rows are the union of its items' rows, so each entity is one cache entry."""
     parts = [whole_rows(doc, base_url)]
     for key, value in doc.items():
+        if key not in _READ:
+            continue
         if key in _REPEATING:
             parts.append(_rows_of(key, orjson.dumps(value, option=orjson.OPT_SORT_KEYS), base_url))
         elif key == "entity":
             parts += [_rows_of(key, orjson.dumps([item], option=orjson.OPT_SORT_KEYS), base_url) for item in value]
-        elif key not in ("resourceType", "id"):
+        else:
             parts.append(element_rows("AuditEvent", key, value, base_url))
     return {kind: list({row for part in parts for row in part[kind]}) for kind in parts[0]}
 
@@ -282,6 +310,7 @@ class AuditLog:
                 conn.bind_tenant(None)
             await conn.execute("RESET ROLE")   # COPY runs as the owner (RLS does not allow COPY FROM)
             # fresh ids: only a retry can find some already stored (by a commit that looked failed)
-            stats = await Writer(conn, org_id, self._partitions, self._pool).write(prepared, maybe_present=retrying)
+            writer = Writer(conn, org_id, self._partitions, self._pool, pace=_PACE)
+            stats = await writer.write(prepared, maybe_present=retrying)
         if stats.present:
             log.info("audit: %d events were stored by an attempt that looked failed", stats.present)

@@ -88,14 +88,40 @@ def _in(column: str, values: list[str], p: Params) -> str:
     return f"{column} = ANY({p.add(values, 'text[]')})"
 
 
+def _token_strings(values) -> list[str] | None:
+    """The strings a Tokens column holds for each token value (mappings/extract.py), or None
+    for a value it cannot answer (:text)."""
+    out = []
+    for v in values:
+        if not isinstance(v, ast.Token):
+            return None
+        out.append(f"*|{v.code}" if v.system is None else f"{v.system}|{v.code or ''}")
+    return out
+
+
+def _tokens(sc: Scope, b: Tokens, c: ast.Clause, complete: bool) -> str | None:
+    """A Tokens column answers system|code values (GIN, `&&`); a column-only one (`complete`)
+    answers every form it holds, :not and :missing too. Otherwise the side table answers the
+    other forms, which it keeps exact plans for."""
+    col = f"{sc.alias}.{b.column}"
+    if c.modifier == "missing" and complete:
+        return f"{col} IS NULL" if c.values[0].missing else f"{col} IS NOT NULL"
+    if not complete and (c.modifier is not None or any(not isinstance(v, ast.Token) or not v.system
+                                                       or v.code is None for v in c.values)):
+        return None
+    strings = _token_strings(c.values)
+    if strings is None or c.modifier not in (None, "not"):
+        return None
+    match = f"{col} && {sc.p.add(strings, 'text[]')}"
+    return f"({col} IS NULL OR NOT {match})" if c.modifier == "not" else match
+
+
 def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     """The clause on the resource table's own column, or None if the binding cannot answer it."""
     a, p = sc.alias, sc.p
+    complete = catalog.column_only(sc.m.resource_type, c.code)
     if isinstance(b, Tokens):
-        if c.modifier is not None or any(not isinstance(v, ast.Token) or not v.system or v.code is None
-                                         for v in c.values):
-            return None
-        return f"{a}.{b.column} && {p.add([f'{v.system}|{v.code}' for v in c.values], 'text[]')}"
+        return _tokens(sc, b, c, complete)
     if c.modifier == "missing":
         if isinstance(b, Ref) and _narrowed(sc, c.code):
             return None   # only the side table knows which subjects are, say, Patients
@@ -104,14 +130,20 @@ def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     if c.modifier not in (None, "not") or (c.modifier == "not" and not isinstance(b, Code)):
         return None
     if isinstance(b, Code):
-        if any(not isinstance(v, ast.Token) or v.code is None for v in c.values):
-            return None   # system-only tokens and :text: the side table answers
+        if any(not isinstance(v, ast.Token) for v in c.values) or \
+                (not complete and any(v.code is None for v in c.values)):
+            return None   # :text, and (where a side table can) system-only tokens
         system = catalog.supported(sc.m.resource_type)[c.code].code_system
-        # With a bound system, a value naming another system (or none: "|code") cannot match.
-        codes = [v.code for v in c.values if system is None or v.system is None or v.system == system]
-        if not codes:
+        # With a bound system, a value naming another system (or none: "|code") cannot match;
+        # "system|" of the bound system matches any code.
+        ours = [v for v in c.values if system is None or v.system is None or v.system == system]
+        codes = [v.code for v in ours if v.code is not None]
+        if len(codes) < len(ours):
+            match = f"{a}.{b.column} IS NOT NULL"
+        elif not codes:
             return "false" if c.modifier != "not" else "true"
-        match = _in(f"{a}.{b.column}", codes, p)
+        else:
+            match = _in(f"{a}.{b.column}", codes, p)
         return f"({a}.{b.column} IS NULL OR NOT {match})" if c.modifier == "not" else match
     if isinstance(b, Ref):
         return _in(f"{a}.{b.column}", [t for v in c.values for t in v.targets], p)
@@ -123,8 +155,20 @@ def _hot(sc: Scope, b, c: ast.Clause) -> str | None:
     # In these columns NULL is an open end, and both NULL is no value: open-ended prefixes
     # (gt, lt, ne, ...) must not match resources without the element.
     present = f"({a}.{b.start} IS NOT NULL OR {a}.{b.end} IS NOT NULL)"
-    ranges = _or([date_range(f"{a}.{b.start}", f"{a}.{b.end}", v, p, cast) for v in c.values])
+    ranges = _or([_within(b, v, p, date_range(f"{a}.{b.start}", f"{a}.{b.end}", v, p, cast), a, cast)
+                  for v in c.values])
     return f"({ranges} AND {present})"
+
+
+def _within(b: DateRange, v: ast.Date, p: Params, sql: str, a: str, cast: str) -> str:
+    """`sql` (a range's match) and, where the range is at most `b.widest` long, the start
+    bound that match implies: "ends after X" alone is no index range on the start column."""
+    if b.widest is None or v.prefix in ("ne", "ap"):
+        return sql
+    lower = {"gt": v.floor_end - b.widest, "ge": min(v.start, v.floor_end - b.widest), "sa": v.end}.get(v.prefix)
+    upper = {"lt": v.start, "le": v.end, "eb": v.floor_start, "eq": v.end}.get(v.prefix)
+    hint = f"{a}.{b.start} >= {p.add(lower, cast)}" if lower is not None else f"{a}.{b.start} < {p.add(upper, cast)}"
+    return f"({sql} AND {hint})"
 
 
 def _hierarchy(sc: Scope, c: ast.Clause) -> str:
@@ -157,6 +201,8 @@ def _clause(sc: Scope, c: ast.Clause) -> str:
     b = binding(sc.m.resource_type, c.code)
     if b is not None and (sql := _hot(sc, b, c)) is not None:
         return sql
+    if catalog.column_only(sc.m.resource_type, c.code):   # parse refuses what the column cannot answer
+        raise AssertionError(f"{sc.m.resource_type}.{c.code} is column-only, and its column cannot answer {c}")
     if c.modifier == "missing":
         exists = _side(sc, prm.kind.side.suffix, prm.code, None)
         return f"NOT {exists}" if c.values[0].missing else exists

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mappings.base import ResourceMapping
-from mappings.bindings import Code, DateRange, Ref, binding
+from mappings.bindings import Code, DateRange, Ref, Tokens, binding
 from searchparams import ast, catalog
 from searchparams.plan import Plan
 from searchparams.sqlgen.filters import Scope, condition, driving_rows
@@ -61,6 +61,9 @@ def _sort_expression(m: ResourceMapping, key: ast.SortKey, org: str, p: Params) 
         return f"{ALIAS}.{b.column}"
     if isinstance(b, DateRange):
         return f"{ALIAS}.{b.end if key.descending else b.start}"
+    if isinstance(b, Tokens) and catalog.column_only(m.resource_type, key.code):   # the codes: its "*|code" strings
+        return (f"(SELECT {'max' if key.descending else 'min'}(substr(t, 3)) FROM unnest({ALIAS}.{b.column}) t "
+                f"WHERE starts_with(t, '*|'))")
     kind = catalog.supported(m.resource_type)[key.code].kind
     low, high = kind.sort_columns
     agg = f"max(s.{high})" if key.descending else f"min(s.{low})"

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhirserver.audit.events import ACTIONS, Access, Actor, audit_event
+from fhirserver.audit.log import _columns as audit_columns
 from fhirserver.audit.log import _index as audit_index
+from mappings import MAPPINGS
 from searchparams.index import _plan, _rows, _sorted, element_rows, index_rows, whole_rows
 from tests.property import strategies
 from tests.property.support import examples
@@ -72,3 +74,4 @@ def test_the_audit_logs_cached_rows_equal_index_rows(actor, access, repeat):
     if repeat:   # a second event like it: this time from the cache
         audit_index(event, BASE)
     assert _as_sets(audit_index(event, BASE)) == _as_sets(index_rows(event, BASE))
+    assert audit_columns(event, BASE) == MAPPINGS["AuditEvent"].column_values(event, BASE)

@@ -39,6 +39,9 @@ DECLINED_OWN = {
     ("MolecularSequence", "chromosome-window-coordinate"),
     ("MolecularSequence", "referenceseqid-variant-coordinate"),
     ("MolecularSequence", "referenceseqid-window-coordinate"),
+    # written for every access to health data: indexed only for BALP's queries (catalog.NOT_INDEXED)
+    *(("AuditEvent", code) for code in ("address", "agent-name", "agent-role", "altid", "entity-name",
+                                        "entity-role", "entity-type", "policy", "site", "source")),
 }
 
 
@@ -63,3 +66,16 @@ def test_declined_parameters_say_why():
     for t in MAPPINGS:
         for code, d in catalog.declined(t).items():
             assert d.reason and len(d.reason) > 10, (t, code)
+
+
+def test_column_only_parameters_are_bound_to_columns_and_write_no_side_rows():
+    """A column-only parameter has no side rows to fall back on: its binding must exist, and
+    the audit trail's BALP searches (agent, entity, patient by reference) keep theirs."""
+    from mappings.bindings import binding
+    for type_name, codes in catalog.COLUMN_ONLY.items():
+        for code in codes:
+            assert code in catalog.supported(type_name) and binding(type_name, code) is not None, (type_name, code)
+            assert code not in catalog.indexed(type_name)
+    assert set(catalog.indexed("AuditEvent")) == {"agent", "entity", "patient",
+                                                   "_tag", "_profile", "_security", "_source"}
+    assert catalog.tables("AuditEvent") == ("tok", "ref")
