@@ -80,9 +80,11 @@ def _tokens(value: object) -> list[str]:
 
 
 def tokens_of(path: str) -> Extractor:
+    """None when the element is absent; an element with no code or system (a display alone)
+    is present, with no token: an empty array, so `:missing` tells the two apart."""
     def extract(resource: dict) -> list[str] | None:
-        found = sorted({t for v in values(resource, path) for t in _tokens(v)})
-        return found or None
+        found = values(resource, path)
+        return sorted({t for v in found for t in _tokens(v)}) if found else None
     return extract
 
 

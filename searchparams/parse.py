@@ -68,7 +68,12 @@ def parse_filter(resource_type: str, key: str, raw: str, base: str = "") -> ast.
         if catalog.column_only(resource_type, code) and modifier not in catalog.COLUMN_MODIFIERS:
             raise Refused("SP-MODIFIER", f"Modifier ':{modifier}' is not supported for '{code}' of {resource_type}: "
                           "it is answered from a column that keeps codes only")
-    return p.kind.clause(p, modifier or None, raw, Reading(base, catalog.hierarchy))
+    clause = p.kind.clause(p, modifier or None, raw, Reading(base, catalog.hierarchy))
+    if catalog.column_only(resource_type, code) and p.type == "token" and \
+            any(isinstance(v, ast.Token) and v.system == "*" for v in clause.values):
+        # Its column writes "*|code" for "this code in any system" (mappings/extract.py).
+        raise ValueError(f"'{code}' of {resource_type} cannot search the system '*'")
+    return clause
 
 
 def _can_chain(resource_type: str, rest: str) -> bool:

@@ -107,8 +107,8 @@ def _tokens(sc: Scope, b: Tokens, c: ast.Clause, complete: bool) -> str | None:
     if c.modifier == "missing" and complete:
         return f"{col} IS NULL" if c.values[0].missing else f"{col} IS NOT NULL"
     if not complete and (c.modifier is not None or any(not isinstance(v, ast.Token) or not v.system
-                                                       or v.code is None for v in c.values)):
-        return None
+                                                       or v.code is None or v.system == "*" for v in c.values)):
+        return None   # "*|code" in the column means "any system": a system named "*" is the side table's
     strings = _token_strings(c.values)
     if strings is None or c.modifier not in (None, "not"):
         return None

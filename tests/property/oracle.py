@@ -81,6 +81,8 @@ IMPLICIT_SYSTEMS: dict[tuple[str, str], str] = {
     # Attachment.contentType: required binding to MimeType, whose codes are BCP 13's.
     ("DocumentReference", "contenttype"): "urn:ietf:bcp:13",
     ("Goal", "lifecycle-status"): "http://hl7.org/fhir/goal-status",
+    ("AuditEvent", "action"): "http://hl7.org/fhir/audit-event-action",
+    ("AuditEvent", "outcome"): "http://hl7.org/fhir/audit-event-outcome",
 }
 
 

@@ -50,12 +50,13 @@ def chained(draw, target: str, n: int) -> Clause:
 
 
 @st.composite
-def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
-    if type_name == "Observation" and draw(st.integers(0, 5)) == 0:
+def clause(draw, type_name: str, w: World, resources: list[dict], codes: tuple[str, ...] = ()) -> Clause:
+    """A clause over one of the type's searched parameters (or of `codes` only)."""
+    if type_name == "Observation" and not codes and draw(st.integers(0, 5)) == 0:
         code = draw(st.sampled_from(sorted(c for c in COMPOSITES if c in catalog.supported("Observation"))))
         n = draw(st.sampled_from([1, 1, 2]))
         return Clause(code, None, tuple(draw(composite_value(code, resources)) for _ in range(n)))
-    code = draw(st.sampled_from(sorted(SEARCHED[type_name])))
+    code = draw(st.sampled_from(sorted(codes or SEARCHED[type_name])))
     kind = SEARCHED[type_name][code]
     found = stored(resources, code)
     if draw(st.integers(0, 9)) == 0:
@@ -94,7 +95,7 @@ def clause(draw, type_name: str, w: World, resources: list[dict]) -> Clause:
             values = [draw(token_query(kind, resources, found)) for _ in range(n)]
         return Clause(code, modifier, tuple(values))
     if isinstance(kind, Dt):
-        return Clause(code, None, tuple(draw(date_query(code, resources, found)) for _ in range(n)))
+        return Clause(code, None, tuple(draw(date_query(code, resources, found, kind)) for _ in range(n)))
     if isinstance(kind, Qty):
         return Clause(code, None, tuple(draw(quantity_query(kind, found)) for _ in range(n)))
     if isinstance(kind, Uri):

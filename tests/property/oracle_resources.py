@@ -1,6 +1,6 @@
 """Hypothesis strategies for the resources the search properties store: one builder per type
-(the six types searched first, the seven clinical types of tests/property/oracle_clinical.py, and
-the named types reverse chains search), built from the data types of
+(the six types searched first, the seven clinical types of tests/property/oracle_clinical.py,
+AuditEvent (tests/property/oracle_audit.py), and the named types reverse chains search), built from the data types of
 tests/property/oracle_elements.py and the pools of tests/property/oracle_pools.py.
 """
 
@@ -11,6 +11,7 @@ from functools import partial
 from hypothesis import strategies as st
 
 from tests.property.oracle import UCUM, date_interval
+from tests.property.oracle_audit import audit_event
 from tests.property.oracle_clinical import CLINICAL
 from tests.property.oracle_elements import (
     address,
@@ -219,7 +220,7 @@ def claim(draw, w: World) -> dict:
 
 
 BUILDERS = {"Patient": patient, "Observation": observation, "Encounter": encounter, "Appointment": appointment,
-            "MedicationRequest": medication_request, "Claim": claim, **CLINICAL}
+            "MedicationRequest": medication_request, "Claim": claim, **CLINICAL, "AuditEvent": audit_event}
 
 
 @st.composite

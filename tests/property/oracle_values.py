@@ -13,7 +13,8 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from tests.property.oracle import coded, escape, fold, in_value_set, is_a, nodes, string_parts, terminology
-from tests.property.oracle_params import COMPOSITES, Qty, Ref, Tok, Uri
+from tests.property.oracle_audit import AUDIT_TYPE, RESTFUL, near_date
+from tests.property.oracle_params import COMPOSITES, Dt, Qty, Ref, Tok, Uri
 from tests.property.oracle_pools import (
     ACT_CODE,
     CATEGORY_CS,
@@ -92,10 +93,13 @@ def _date_texts(n) -> list[str]:
 
 
 @st.composite
-def date_query(draw, code: str, resources: list[dict], found: list) -> str:
+def date_query(draw, code: str, resources: list[dict], found: list, kind: Dt | None = None) -> str:
     prefix = draw(st.sampled_from(DATE_PREFIXES))
     have = [t for n in found for t in _date_texts(n)]
-    if code == "_lastUpdated":
+    if kind is not None and kind.near:
+        text = draw(near_date(draw(st.sampled_from(have))) if have and draw(st.booleans()) else
+                    st.sampled_from(kind.queries or DATE_QUERIES))
+    elif code == "_lastUpdated":
         stamp = draw(st.sampled_from([r["meta"]["lastUpdated"] for r in resources]))
         day, time = stamp.split("T")
         text = draw(st.sampled_from([stamp, day[:4], day, f"{day}T{time[:5]}", f"{day}T{time[:8]}Z",
@@ -202,7 +206,8 @@ def composite_value(draw, code: str, resources: list[dict]) -> str:
 # importing other value sets).
 CONCEPTS = [(CONFIDENTIALITY, c) for c in ("_Confidentiality", "R", "N", "V", "_ConfidentialityByAccessKind")] + \
     [(ACT_CODE, c) for c in ("_ActEncounterCode", "IMP", "ACUTE", "AMB")] + [(CATEGORY_CS, "vital-signs")] + \
-    [(CONDITION_CLINICAL, c) for c in ("active", "inactive", "resolved")] + [(GOAL_ACHIEVEMENT, "achieved")]
+    [(CONDITION_CLINICAL, c) for c in ("active", "inactive", "resolved")] + [(GOAL_ACHIEVEMENT, "achieved")] + \
+    [(RESTFUL, c) for c in ("search", "search-type", "history", "read")] + [(AUDIT_TYPE, "rest")]
 VALUE_SETS = ["http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification",
               "http://hl7.org/fhir/ValueSet/security-labels",
               "http://terminology.hl7.org/ValueSet/v3-ActEncounterCode",
@@ -214,7 +219,9 @@ VALUE_SETS = ["http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassificat
               "http://hl7.org/fhir/ValueSet/condition-clinical", "http://hl7.org/fhir/ValueSet/condition-ver-status",
               "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical", "http://hl7.org/fhir/ValueSet/goal-achievement",
               "http://hl7.org/fhir/ValueSet/event-status", "http://hl7.org/fhir/ValueSet/goal-status",
-              "http://hl7.org/fhir/ValueSet/diagnostic-report-status"]
+              "http://hl7.org/fhir/ValueSet/diagnostic-report-status",
+              "http://hl7.org/fhir/ValueSet/audit-event-action", "http://hl7.org/fhir/ValueSet/audit-event-outcome",
+              "http://hl7.org/fhir/ValueSet/audit-event-type", "http://hl7.org/fhir/ValueSet/audit-event-sub-type"]
 
 
 def _known_codes(t: Tok, found: list) -> list[tuple[str, str]]:

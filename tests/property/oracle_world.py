@@ -51,6 +51,8 @@ POOL = {
     "Patient": [{"resourceType": "Patient", "name": [{"family": "Pool"}]},
                 {"resourceType": "Patient", "name": [{"family": "Pool2"}]}],
     "Location": [{"resourceType": "Location", "name": "Ward 1"}],
+    # What AuditEvent.entity refers to besides Patients (and DiagnosticReport.result, Procedure.partOf...).
+    "Observation": [{"resourceType": "Observation", "status": "final", "code": {"text": "pool"}}],
 }
 
 
