@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -45,11 +47,32 @@ async def prepare(settings: Settings, cluster: EmbeddedPostgres | None = None) -
 
 
 async def database(settings: Settings, cluster: EmbeddedPostgres | None = None) -> str:
-    """The DSN of DATABASE_URL, or of the embedded cluster (started, its database made)."""
+    """The DSN of DATABASE_URL (once it answers), or of the embedded cluster (started, its
+    database made)."""
     if settings.database_url:
+        await wait_for(settings.database_url, settings.db_wait_s)
         return settings.database_url
     cluster = cluster or embedded_cluster(settings)
     return await ensure_database(cluster.start(), EMBEDDED_DATABASE)
+
+
+async def wait_for(dsn: str, limit_s: float) -> None:
+    """Wait (backing off, up to `limit_s` seconds) until the server at `dsn` accepts a
+    connection: a server started beside its database (compose, a pod) often comes up first.
+    Raises the last connection error when the time runs out."""
+    deadline, delay = time.monotonic() + limit_s, 0.1
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=max(1.0, min(10.0, limit_s)))
+        except (OSError, asyncio.TimeoutError, asyncpg.CannotConnectNowError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not reachable yet (%s: %s); trying again in %.1f s", type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        await conn.close()
+        return
 
 
 async def make_ready(settings: Settings, dsn: str) -> list[str]:

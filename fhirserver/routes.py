@@ -221,7 +221,7 @@ async def _dispatch(request: Request, services: Services) -> Response:
         response = error_response(err)
     except CONNECTION_ERRORS as exc:
         log.warning("database unavailable: %s", exc)
-        await services.db.lost(services.db.primary)   # reconnect afresh once it is back
+        await services.db.lost(services.db.primary, exc)   # reconnect afresh once it is back
         response = _busy("DB-UNAVAILABLE", "The database is not reachable; retry shortly")
     except PoolExhausted as exc:
         log.warning("overloaded: %s", exc)

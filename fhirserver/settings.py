@@ -28,6 +28,7 @@ class Settings:
     pool_wait_s: float = 5.0                   # FHIR_POOL_WAIT_S: a request waits this long for a connection, then 503
     max_inflight: int = 256                    # FHIR_MAX_INFLIGHT: requests a worker works on at once; more get 503
     statement_timeout_s: float = 30.0          # FHIR_STATEMENT_TIMEOUT_S: no statement holds a connection longer
+    db_wait_s: float = 60.0                    # FHIR_DB_WAIT_S: at start, how long to wait for DATABASE_URL to answer
     referential_integrity: bool = True         # FHIR_REFERENTIAL_INTEGRITY
     default_tenant: str = "default"
     months_ahead: int = 3                      # time partitions created ahead of now
@@ -65,6 +66,7 @@ class Settings:
             pool_wait_s=float(env.get("FHIR_POOL_WAIT_S", "5")),
             max_inflight=int(env.get("FHIR_MAX_INFLIGHT", "256")),
             statement_timeout_s=float(env.get("FHIR_STATEMENT_TIMEOUT_S", "30")),
+            db_wait_s=float(env.get("FHIR_DB_WAIT_S", "60")),
             referential_integrity=_bool(env.get("FHIR_REFERENTIAL_INTEGRITY"), True),
             workers=int(env.get("FHIR_WORKERS", "1")),
             replica_urls=tuple(u.strip() for u in env.get("DATABASE_REPLICA_URLS", "").split(",") if u.strip()),

@@ -58,6 +58,15 @@ class PoolExhausted(Exception):
     """Every connection stayed in use for the whole wait: the server is overloaded (503)."""
 
 
+class ServerDown(ConnectionError):
+    """The server failed to connect a moment ago and its back-off has not run out: answered
+    at once (503), without one more connection attempt."""
+
+
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 2.0
+
+
 async def give_back(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
     """Return a connection to its pool whatever state it is in. One that cannot be reset
     (its server died mid-statement, or the client lost track of the protocol) is terminated,
@@ -86,6 +95,22 @@ class Server:
     busy: int = 0               # connections handed out now
     served: int = 0             # connections handed out so far (metrics, routing tests)
     wait_s: float | None = None  # how long to wait for a free connection before PoolExhausted
+    # Back-off after a failure to reach the server: until `down_until` no request tries to
+    # connect, then one request at a time does (`probing`); each failed attempt doubles the
+    # wait up to BACKOFF_MAX_S. A database coming back (crash recovery, a failover) is not
+    # met by a connection attempt from every request of every worker.
+    backoff_s: float = 0.0
+    down_until: float = 0.0
+    probing: bool = False
+
+    def failed(self) -> None:
+        """A connection to this server failed: wait before the next attempt."""
+        self.backoff_s = min(max(self.backoff_s * 2, BACKOFF_FIRST_S), BACKOFF_MAX_S)
+        self.down_until = time.monotonic() + self.backoff_s
+
+    @property
+    def backing_off(self) -> bool:
+        return self.backoff_s > 0
 
     async def acquire(self) -> asyncpg.Connection:
         """A pooled connection, counted for the least-busy choice; hand it back with `release`."""
@@ -98,10 +123,26 @@ class Server:
             raise
 
     async def _acquire(self) -> asyncpg.Connection:
+        if not self.backoff_s:
+            return await self._pooled()
+        if self.probing or time.monotonic() < self.down_until:
+            raise ServerDown(f"{self.name} was unreachable {self.backoff_s:g} s ago; not trying again yet")
+        self.probing = True   # this request finds out; the others keep getting ServerDown meanwhile
+        try:
+            conn = await self._pooled()
+        finally:
+            self.probing = False
+        self.backoff_s = 0.0
+        return conn
+
+    async def _pooled(self) -> asyncpg.Connection:
         try:
             return await self.pool.acquire(timeout=self.wait_s)
         except asyncio.TimeoutError:
             raise PoolExhausted(f"no free connection to {self.name} within {self.wait_s:g} s") from None
+        except CONNECTION_ERRORS:
+            self.failed()
+            raise
 
     async def release(self, conn: asyncpg.Connection) -> None:
         try:
@@ -189,12 +230,17 @@ class Database:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.02)
 
-    async def lost(self, server: Server) -> None:
+    async def lost(self, server: Server, exc: BaseException | None = None) -> None:
         """A connection to `server` failed: out of rotation (replicas) and drop its idle
-        connections, so the next use reconnects instead of failing on a dead socket."""
+        connections, so the next use reconnects instead of failing on a dead socket. A
+        statement's connection dying starts the back-off too; one refused by the back-off
+        itself (ServerDown) does not extend it."""
         if server.replica:
             server.healthy = False
-        await server.pool.expire_connections()
+        if not isinstance(exc, ServerDown):
+            if exc is not None and not server.backing_off:
+                server.failed()
+            await server.pool.expire_connections()
 
     async def close(self, timeout: float = 10.0) -> None:
         """Close every pool, waiting at most `timeout` seconds for connections still in use;
